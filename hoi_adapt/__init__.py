@@ -1,0 +1,17 @@
+"""hoi_adapt: 3D hand pose and mesh from hand-object images by weakly-supervised domain adaptation.
+
+Heavy submodules (torch, pytorch3d, Lightning) are imported lazily so that ``import hoi_adapt`` is cheap.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "predict"]
+
+
+def __getattr__(name: str):
+    if name == "predict":
+        from hoi_adapt.predict import predict
+
+        return predict
+    raise AttributeError(f"module 'hoi_adapt' has no attribute {name!r}")
