@@ -1,0 +1,1 @@
+"""Lightning callbacks (logger-agnostic image logging, run-info recording)."""

@@ -1,0 +1,185 @@
+"""LightningDataModule serving the method's data streams as a dict of loaders per step.
+
+A *stream* is one dataset view: the synthetic world (any split, hand-only or hand-object image, with or
+without labels) or a real dataset from :mod:`hoi_adapt.data.datasets`. Training gets one batch of every
+stream per step (``{"hand_only": batch, "hoi": batch, ...}``), so real datasets can be mixed with or
+replace the synthetic world purely by configuration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import CombinedLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from hoi_adapt.data.augment import SampleAugment
+from hoi_adapt.utils.errors import ConfigError
+
+
+@dataclass
+class StreamSpec:
+    """One data stream.
+
+    Attributes:
+        dataset: ``"synthetic"`` or a real dataset name (``stb``, ``rhd``, ``freihand``, ``ho3d``, ``obman``, ...).
+        split: split name (synthetic: ``source_hand``, ``source_pairs``, ``target_hoi``, ``target_val``,
+            ``target_test``, ``source_hand_test``; real datasets: their own split names).
+        root: dataset root; for synthetic streams None means the data module's ``world``.
+        image: synthetic input image, ``"hand"`` or ``"hoi"``.
+        pair: also load the paired hand-only image (synthetic pairs, ObMan).
+        labels: expose pose labels (False = weak supervision: masks only).
+        amodal_masks: expose full hand masks of hand-object images (synthetic only).
+        limit: use at most this many samples.
+        batch_size: per-stream batch size (None: the module default).
+        augment: apply training augmentation.
+        options: extra keyword arguments for a real dataset's constructor.
+    """
+
+    dataset: str = "synthetic"
+    split: str = "source_hand"
+    root: str | None = None
+    image: str = "hand"
+    pair: bool = False
+    labels: bool = True
+    amodal_masks: bool = False
+    limit: int | None = None
+    batch_size: int | None = None
+    augment: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_stream_dataset(spec: StreamSpec, world: str | Path | None, image_size: int, transform: Any = None) -> Dataset:
+    """The dataset a stream spec describes (several comma-separated splits are concatenated)."""
+    splits = [s.strip() for s in spec.split.split(",") if s.strip()]
+    parts = []
+    for split in splits:
+        if spec.dataset == "synthetic":
+            from hoi_adapt.synth.dataset import SyntheticHandDataset
+
+            root = spec.root or world
+            if root is None:
+                raise ConfigError("a synthetic stream needs 'root' or the data module's 'world'")
+            parts.append(SyntheticHandDataset(root, split, image=spec.image, pair=spec.pair, labels=spec.labels,  # type: ignore[arg-type]
+                                              amodal_masks=spec.amodal_masks, out_size=image_size, transform=transform, limit=spec.limit))
+        else:
+            from hoi_adapt.data.datasets import build_dataset
+
+            if spec.root is None:
+                raise ConfigError(f"stream on dataset {spec.dataset!r} needs 'root' (the dataset folder)")
+            ds = build_dataset(spec.dataset, spec.root, split, out_size=image_size, transform=transform, **spec.options)
+            if not spec.labels and hasattr(ds, "hide_labels"):
+                ds.hide_labels = True
+            if spec.limit is not None:
+                ds = torch.utils.data.Subset(ds, range(min(spec.limit, len(ds))))
+            parts.append(ds)
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def default_train_streams() -> dict[str, StreamSpec]:
+    return {"hand_only": StreamSpec(split="source_hand", image="hand")}
+
+
+def default_val_streams() -> dict[str, StreamSpec]:
+    return {"hand_only": StreamSpec(split="source_hand_test", image="hand", augment=False)}
+
+
+class HOIDataModule(pl.LightningDataModule):
+    """Streams of the synthetic world and/or real datasets.
+
+    Args:
+        world: folder of the synthetic world (``hoi-adapt synth`` output).
+        world_config: synth YAML used to generate ``world`` in ``prepare_data`` when it is missing or
+            incomplete (generation resumes); None never generates.
+        train, val, test: stream specs by name.
+        batch_size: default per-stream batch size.
+        num_workers: loader workers per stream.
+        image_size: network input size (images and K are resized to it).
+        augment: SampleAugment keyword arguments for training streams (None disables augmentation).
+        train_mode: how streams of different lengths combine (Lightning CombinedLoader mode).
+    """
+
+    def __init__(
+        self,
+        world: str | None = "outputs/world",
+        world_config: str | None = None,
+        train: dict[str, StreamSpec] | None = None,
+        val: dict[str, StreamSpec] | None = None,
+        test: dict[str, StreamSpec] | None = None,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        image_size: int = 128,
+        augment: dict[str, Any] | None = None,
+        train_mode: str = "max_size_cycle",
+    ) -> None:
+        super().__init__()
+        self.world = world
+        self.world_config = world_config
+        self.train_specs = train if train is not None else default_train_streams()
+        self.val_specs = val if val is not None else default_val_streams()
+        self.test_specs = test if test is not None else dict(self.val_specs)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.image_size = image_size
+        self.augment = SampleAugment(**augment) if augment is not None else None
+        self.train_mode = train_mode
+        self.datasets: dict[str, dict[str, Dataset]] = {}
+
+    @property
+    def val_names(self) -> list[str]:
+        return list(self.val_specs)
+
+    @property
+    def test_names(self) -> list[str]:
+        return list(self.test_specs)
+
+    def prepare_data(self) -> None:
+        if self.world_config and self.world:
+            from hoi_adapt.synth.generator import ensure_world
+
+            ensure_world(self.world_config, self.world)
+
+    def _build(self, specs: dict[str, StreamSpec], train: bool) -> dict[str, Dataset]:
+        out = {}
+        for name, spec in specs.items():
+            transform = self.augment if (train and spec.augment) else None
+            out[name] = build_stream_dataset(spec, self.world, self.image_size, transform)
+        return out
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and "train" not in self.datasets:
+            self.datasets["train"] = self._build(self.train_specs, train=True)
+        if stage in (None, "fit", "validate") and "val" not in self.datasets:
+            self.datasets["val"] = self._build(self.val_specs, train=False)
+        if stage in (None, "test") and "test" not in self.datasets:
+            self.datasets["test"] = self._build(self.test_specs, train=False)
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) >= batch_size,  # type: ignore[arg-type]
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> CombinedLoader:
+        loaders = {
+            name: self._loader(ds, self.train_specs[name].batch_size or self.batch_size, shuffle=True)
+            for name, ds in self.datasets["train"].items()
+        }
+        return CombinedLoader(loaders, mode=self.train_mode)
+
+    def _eval_loaders(self, which: str, specs: dict[str, StreamSpec]) -> list[DataLoader]:
+        return [self._loader(ds, specs[name].batch_size or self.batch_size, shuffle=False) for name, ds in self.datasets[which].items()]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders("val", self.val_specs)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders("test", self.test_specs)

@@ -1,0 +1,150 @@
+"""Stage 0: the mesh estimator trained on labelled data (hand-only by default) with Lightning.
+
+The network is injected (``estimator``), losses and their weights are configuration, and validation
+scores every validation stream with the evaluation library's ``synthetic`` protocol (root-relative MPJPE,
+AUC 20-50 mm, fingertip AUC) plus 2D PCK.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+
+from hoi_adapt.lit import checkpointing
+from hoi_adapt.lit.batching import concat_batches, stream_batches
+from hoi_adapt.lit.joint_metrics import JointAccumulator
+from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
+from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
+from hoi_adapt.render.renderer import HandObjectRenderer
+
+
+def default_adam(params: Any) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=1e-3)
+
+
+class EstimatorModule(pl.LightningModule):
+    """LightningModule for training E on labelled images.
+
+    Args:
+        estimator: the mesh estimator network.
+        loss_weights: weights of the estimator losses.
+        silhouette_size: resolution of the rendered silhouette in the silhouette loss (CPU cost ~ pixels^2).
+        silhouette_sigma: soft-rasteriser sigma of that silhouette.
+        optimizer, scheduler: factories (LightningCLI injects them from YAML).
+        val_protocol: evaluation protocol used for validation metrics.
+    """
+
+    def __init__(
+        self,
+        estimator: MeshEstimator,
+        loss_weights: EstimatorLossWeights | None = None,
+        silhouette_size: int = 32,
+        silhouette_sigma: float = 1e-4,
+        optimizer: OptimizerCallable = default_adam,
+        scheduler: LRSchedulerCallable | None = None,
+        val_protocol: str = "synthetic",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler"])
+        self.estimator = estimator
+        renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size), sigma=silhouette_sigma)
+        self.loss_fn = EstimatorLoss(loss_weights, renderer=renderer, silhouette_size=silhouette_size)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.val_protocol = val_protocol
+        self.val_metrics: list[JointAccumulator] = []
+
+    # ------------------------------------------------------------------ core
+    def forward(self, image: torch.Tensor, K: torch.Tensor) -> EstimatorOutput:
+        return self.estimator(image, K)
+
+    def estimator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], EstimatorOutput]:
+        out = self.estimator(batch["image"], batch["K"])
+        hm = self.estimator.hand_model
+        total, terms = self.loss_fn(out, batch, hm.faces, hm.hands_mean)
+        return total, terms, out
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        merged = concat_batches(list(stream_batches(batch).values()))
+        total, terms, _ = self.estimator_loss(merged)
+        bs = merged["image"].shape[0]
+        self.log("train/loss", total, prog_bar=True, batch_size=bs)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=bs)
+        return total
+
+    # ------------------------------------------------------------------ validation / test
+    def _eval_names(self, stage: str) -> list[str]:
+        dm = getattr(self.trainer, "datamodule", None)
+        names = getattr(dm, f"{stage}_names", None)
+        return list(names) if names else []
+
+    def _eval_start(self) -> None:
+        self.val_metrics = []
+
+    def _eval_step(self, batch: dict[str, Any], dataloader_idx: int) -> None:
+        while len(self.val_metrics) <= dataloader_idx:
+            self.val_metrics.append(JointAccumulator())
+        with torch.no_grad():
+            out = self.estimator(batch["image"], batch["K"])
+        self.val_metrics[dataloader_idx].update(out.joints3d, out.joints2d, batch)
+
+    def _eval_end(self, stage: str) -> dict[str, float]:
+        names = self._eval_names(stage)
+        logged: dict[str, float] = {}
+        for idx, acc in enumerate(self.val_metrics):
+            name = names[idx] if idx < len(names) else str(idx)
+            gather = self.all_gather if self.trainer.world_size > 1 else None
+            metrics = acc.compute(self.val_protocol, gather)
+            for key, value in metrics.items():
+                logged[f"{stage}/{name}/{key}"] = value
+                if idx == 0:
+                    logged[f"{stage}/{key}"] = value
+        if logged:
+            self.log_dict(logged, sync_dist=False, rank_zero_only=True)
+        self.val_metrics = []
+        return logged
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch, dataloader_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    # ------------------------------------------------------------------ visuals (ImageLogger callback)
+    @torch.no_grad()
+    def visuals(self, batch: dict[str, Any], max_images: int = 8) -> torch.Tensor:
+        """(N*cols, 3, H, W) panels in [0,1]: input, mesh overlay, predicted/GT 2D joints."""
+        from hoi_adapt.callbacks.visuals import estimator_panels
+
+        n = min(max_images, batch["image"].shape[0])
+        sub = {k: (v[:n] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        out = self.estimator(sub["image"], sub["K"])
+        return estimator_panels(sub, out, self.estimator.hand_model.faces)
+
+    # ------------------------------------------------------------------ optimisation & checkpoints
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.estimator.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = checkpointing.strip_hand_model(checkpoint["state_dict"])
+        checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe("estimator", {"estimator": self.estimator})
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpointing.restore_hand_model(checkpoint["state_dict"], self)
