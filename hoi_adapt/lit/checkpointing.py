@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -31,3 +32,24 @@ def restore_hand_model(state_dict: dict[str, Any], module: nn.Module) -> None:
 
 def describe(kind: str, networks: dict[str, nn.Module], **extra: Any) -> dict[str, Any]:
     return {"kind": kind, "version": __version__, "networks": {k: network_config(v) for k, v in networks.items()}, **extra}
+
+
+def write_network_checkpoint(path: str | Path, kind: str, networks: dict[str, nn.Module], **extra: Any) -> Path:
+    """A minimal hoi_adapt checkpoint (no trainer state) for the given networks, written atomically.
+
+    Loadable by :mod:`hoi_adapt.lit.load` exactly like a Lightning checkpoint of the same kind; used for
+    tests, converted models and shipping trained weights without optimiser state.
+    """
+    import torch
+
+    from hoi_adapt.utils.io import atomic_path
+
+    state = {}
+    for name, net in networks.items():
+        if net is None:
+            continue
+        state.update({f"{name}.{k}": v.detach().cpu() for k, v in net.state_dict().items()})
+    ckpt = {"state_dict": strip_hand_model(state), CHECKPOINT_KEY: describe(kind, {k: v for k, v in networks.items() if v is not None}, **extra)}
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)

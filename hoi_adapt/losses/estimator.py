@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from pytorch3d.transforms import axis_angle_to_matrix, matrix_to_axis_angle
 from torch import nn
 
+from hoi_adapt.render.cameras import resize_intrinsics
+
 EPS = 1e-6
 
 
@@ -141,9 +143,9 @@ class EstimatorLoss(nn.Module):
         self.heatmap_sigma = heatmap_sigma
 
     def rendered_silhouette(self, out: Any, faces: torch.Tensor, K: torch.Tensor, image_size: int) -> torch.Tensor:
-        s = self.silhouette_size / image_size
-        scale = torch.tensor([[s, 0, 0.5 * s - 0.5], [0, s, 0.5 * s - 0.5], [0, 0, 1.0]], device=K.device, dtype=K.dtype)
-        return self.renderer.soft_silhouette(out.vertices, faces, scale @ K, (self.silhouette_size, self.silhouette_size))
+        size = (self.silhouette_size, self.silhouette_size)
+        K_small = resize_intrinsics(K, (image_size, image_size), size)
+        return self.renderer.soft_silhouette(out.vertices, faces, K_small, size)
 
     def forward(self, out: Any, batch: dict[str, Any], faces: torch.Tensor, hands_mean: torch.Tensor,
                 silhouette_mask_key: str = "hand_mask") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -15,6 +15,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from hoi_adapt.models.generator import NORMS, make_norm
 from hoi_adapt.models.init import INIT_KINDS, init_weights
 from hoi_adapt.utils.errors import ConfigError
+from hoi_adapt.models.config import record_init
 
 _KERNEL = 4
 
@@ -39,6 +40,7 @@ def output_size(size: int, num_layers: int) -> int:
     return size
 
 
+@record_init
 class PatchDiscriminator(nn.Module):
     """PatchGAN discriminator returning logits of shape (B, 1, h, w).
 

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from hoi_adapt.models.init import INIT_KINDS, init_weights
 from hoi_adapt.utils.errors import ConfigError
+from hoi_adapt.models.config import record_init
 
 NORMS = ("instance", "batch", "none")
 OUTPUTS = ("sigmoid", "tanh", "none")
@@ -62,6 +63,7 @@ def _up_layer(kind: str, in_ch: int, out_ch: int, bias: bool) -> nn.Module:
     )
 
 
+@record_init
 class UNetGenerator(nn.Module):
     """U-Net image translator with ``num_downs`` stride-2 levels (input sides must divide by 2**num_downs).
 

@@ -110,3 +110,19 @@ def backproject(uv: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch
     ones = torch.ones_like(uv[..., :1])
     rays = torch.einsum("bij,bnj->bni", torch.linalg.inv(K.to(uv.dtype)), torch.cat([uv, ones], dim=-1))
     return rays * depth[..., None]
+
+
+def resize_intrinsics(K: torch.Tensor, src_size: Sequence[int], dst_size: Sequence[int]) -> torch.Tensor:
+    """Intrinsics of the same view resampled from (H, W) ``src_size`` to ``dst_size``.
+
+    With the OpenCV pixel-centre convention a resize by s maps u to ``(u + 0.5) s - 0.5``.
+    Works for (3,3) or (B,3,3) tensors and numpy arrays.
+    """
+    sy, sx = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
+    if isinstance(K, torch.Tensor):
+        S = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=K.dtype, device=K.device)
+    else:
+        import numpy as np
+
+        S = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+    return S @ K

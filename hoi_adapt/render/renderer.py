@@ -424,6 +424,37 @@ class HandObjectRenderer(nn.Module):
         _, fragments, _, face_screen, size = self._soft_pass(verts, faces, K, image_size)
         return self._silhouette(fragments, face_screen, size)
 
+    def normalised_depth(self, z: torch.Tensor, covered: torch.Tensor, verts: torch.Tensor) -> torch.Tensor:
+        """Depth as a network input: ``clamp(0.5 + (z_ref - z) / depth_range, 0, 1)``, 0 off the hand.
+
+        ``z_ref`` is each sample's mean vertex z, so the map encodes relative depth (nearer is brighter)
+        independent of how far the hand is.
+        """
+        z_ref = verts[..., 2].mean(dim=1)[:, None, None]
+        return torch.where(covered, (0.5 + (z_ref - z) / self.depth_range).clamp(0.0, 1.0), torch.zeros_like(z))
+
+    def render_guidance_hard(
+        self,
+        verts: torch.Tensor,
+        faces: torch.Tensor,
+        K: torch.Tensor,
+        image_size: Sequence[int] | None = None,
+        colors: ColorArg = None,
+        lighting: Lighting | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Like :meth:`render_guidance` but from the cheaper hard pass (binary silhouette, no blur).
+
+        For inference and for guidance that is not differentiated through (the generator's input): one
+        1-layer rasterisation instead of a blurred multi-layer one.
+        """
+        out = self(verts, faces, K, hand_colors=colors, lighting=lighting, image_size=image_size)
+        covered = out.hand_alpha > 0
+        return {
+            "silhouette": out.hand_alpha[:, None],
+            "depth": self.normalised_depth(out.hand_depth, covered, verts)[:, None],
+            "shaded": out.hand_image.permute(0, 3, 1, 2),
+        }
+
     def render_guidance(
         self,
         verts: torch.Tensor,
@@ -454,11 +485,7 @@ class HandObjectRenderer(nn.Module):
             zbuf=layer.zbuf, bary_coords=layer.bary_coords, dists=None,
         )
         verts32 = meshes.verts_padded()
-        z_ref = verts32[..., 2].mean(dim=1)[:, None, None]
-        z = layer.zbuf[..., 0]
-        depth = torch.where(
-            covered, (0.5 + (z_ref - z) / self.depth_range).clamp(0.0, 1.0), torch.zeros_like(z)
-        )
+        depth = self.normalised_depth(layer.zbuf[..., 0], covered, verts32)
         rgb = vertex_colors(colors, verts32.shape[0], verts32.shape[1], self.hand_color, verts32.device)
         shaded = self._shade(meshes, layer, cameras, rgb.reshape(-1, 3), lighting)[..., 0, :]
         return {

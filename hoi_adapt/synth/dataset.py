@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from hoi_adapt.data.crop import flip_horizontal
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.data.schema import empty_sample
+from hoi_adapt.render.cameras import resize_intrinsics
 from hoi_adapt.synth import format as fmt
 from hoi_adapt.utils.errors import DataFileError
 
@@ -96,9 +97,8 @@ class SyntheticHandDataset(Dataset):
             joints3d, pose, transl = f["xyz"], f["mano_pose"], f["mano_transl"]
         h, w = rgb.shape[:2]
         if self.out_size is not None and (h, w) != (self.out_size, self.out_size):
-            sx, sy = self.out_size / w, self.out_size / h
-            scale = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]])
             size = (self.out_size, self.out_size)
+            scale = resize_intrinsics(np.eye(3), (h, w), size)
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             masks = cv2.resize(masks, size, interpolation=cv2.INTER_NEAREST)
             if hand_only is not None:

@@ -1,0 +1,98 @@
+"""Load trained networks from Lightning checkpoints safely (``weights_only=True``, allow-listed classes).
+
+Used by ``predict``, ``evaluate`` and ``export``. A checkpoint from another model, a truncated file or an
+arbitrary pickle gets a :class:`CheckpointError` naming the file and the problem.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY, HAND_MODEL_KEY
+from hoi_adapt.models.config import build_network
+from hoi_adapt.utils.errors import CheckpointError
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, loaded without executing code; validated as a hoi_adapt checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise CheckpointError(path, f"not a loadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(path, "not a Lightning checkpoint (no state_dict)")
+    meta = ckpt.get(CHECKPOINT_KEY)
+    if not isinstance(meta, dict) or "networks" not in meta:
+        raise CheckpointError(path, "not a hoi_adapt checkpoint (no network description); was it written by another project?")
+    return ckpt
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _load_into(net: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    own = net.state_dict()
+    for key, value in own.items():  # hand-model arrays are never stored; take the local model's
+        if HAND_MODEL_KEY in key or key.startswith("hand_model."):
+            state.setdefault(key, value)
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(path, f"{name} weights do not match the network: {len(missing)} missing (e.g. {missing[:2]}), "
+                                    f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        raise CheckpointError(path, f"{name} tensor {bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}")
+    net.load_state_dict(state)
+
+
+def build_from_checkpoint(path: str | Path, name: str, ckpt: dict[str, Any] | None = None, **overrides: Any) -> nn.Module:
+    """Rebuild network ``name`` ("estimator", "generator", "guidance", ...) and load its weights."""
+    path = Path(path)
+    ckpt = ckpt if ckpt is not None else read_checkpoint(path)
+    networks = ckpt[CHECKPOINT_KEY]["networks"]
+    if name not in networks or networks[name] is None:
+        kind = ckpt[CHECKPOINT_KEY].get("kind", "?")
+        raise CheckpointError(path, f"has no {name!r} network (it is a {kind!r} checkpoint)")
+    net = build_network(networks[name], source=str(path), **overrides)
+    _load_into(net, _sub_state(ckpt["state_dict"], f"{name}."), path, name)
+    return net.eval()
+
+
+def load_estimator(path: str | Path, mano_path: str | None = None) -> nn.Module:
+    """The mesh estimator of an estimator or adaptation checkpoint (optionally with another hand-model file)."""
+    overrides = {"mano_path": mano_path} if mano_path is not None else {}
+    return build_from_checkpoint(path, "estimator", **overrides)
+
+
+def load_pipeline(path: str | Path, mano_path: str | None = None) -> nn.Module:
+    """The adapted pipeline (E, G and mesh guidance) of an adaptation checkpoint."""
+    from hoi_adapt.models.pipeline import AdaptPipeline
+
+    ckpt = read_checkpoint(path)
+    overrides = {"mano_path": mano_path} if mano_path is not None else {}
+    estimator = build_from_checkpoint(path, "estimator", ckpt, **overrides)
+    generator = build_from_checkpoint(path, "generator", ckpt)
+    guidance_cfg = ckpt[CHECKPOINT_KEY]["networks"].get("guidance")
+    guidance = build_network(guidance_cfg, source=str(path)) if guidance_cfg else None
+    return AdaptPipeline(estimator, generator, guidance).eval()
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    return str(read_checkpoint(path)[CHECKPOINT_KEY].get("kind", "unknown"))
