@@ -66,3 +66,20 @@ def estimator_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> to
         skel = draw_skeleton(skel, out.joints2d[i].detach().cpu().numpy())
         panels += [img, mesh, skel]
     return torch.from_numpy(np.stack(panels)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def adapt_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> torch.Tensor:
+    """Per sample five panels: hand-object input, rendering of the first mesh (G's guidance), translation,
+    true hand-only twin (blank if unknown), final mesh overlay on the translation with its skeleton."""
+    from hoi_adapt.render.overlay import overlay
+
+    panels = []
+    for i in range(batch["image"].shape[0]):
+        img = to_uint8(batch["image"][i])
+        guide = to_uint8(out.guidance["shaded"][i]) if out.guidance is not None else np.zeros_like(img)
+        trans = to_uint8(out.translated[i])
+        twin = to_uint8(batch["image_hand_only"][i]) if float(batch["has_pair"][i]) > 0 else np.full_like(img, 255)
+        final = overlay(trans, out.final.vertices[i], faces, batch["K"][i], alpha=0.4)
+        final = draw_skeleton(final, out.final.joints2d[i].detach().cpu().numpy())
+        panels += [img, guide, trans, twin, final]
+    return torch.from_numpy(np.stack(panels)).permute(0, 3, 1, 2).float() / 255.0

@@ -331,6 +331,13 @@ def _check_world_folder(root: Path, cfg: WorldConfig) -> None:
         raise DataFileError(root, "is not empty and holds no synthetic world; refusing to write into it")
 
 
+def _remove_stale_temporaries(split_dir: Path) -> None:
+    """Delete temporaries a killed run left behind (atomic writes clean up after themselves otherwise)."""
+    for sub in (split_dir, *(split_dir / kind for kind in ("hand", "hoi", "mask", "chunks"))):
+        for tmp in sub.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def generate_world(cfg: WorldConfig, root: str | Path, workers: int | None = None, progress: bool = True,
                    splits: list[str] | None = None) -> Path:
     """Generate (or resume) the world in ``root``; returns the folder."""
@@ -338,14 +345,16 @@ def generate_world(cfg: WorldConfig, root: str | Path, workers: int | None = Non
     root = Path(root)
     _check_world_folder(root, cfg)
     root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(root / fmt.WORLD_FILE, _world_record(cfg))
+    if not (root / fmt.WORLD_FILE).exists():  # a re-run leaves a finished world untouched
+        write_json_atomic(root / fmt.WORLD_FILE, _world_record(cfg))
     wanted = [s for s in cfg.splits if splits is None or s.name in splits]
     tasks = []
     for split in wanted:
-        for kind in ("hand", "hoi", "mask", "chunks"):
-            (root / split.name / kind).mkdir(parents=True, exist_ok=True)
         if (root / split.name / fmt.ANNOTATIONS_FILE).exists():
             continue
+        for kind in ("hand", "hoi", "mask", "chunks"):
+            (root / split.name / kind).mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(root / split.name)
         for c, (start, stop) in enumerate(_chunk_ranges(split, cfg.chunk_size)):
             if not fmt.chunk_path(root, split.name, c).exists():
                 tasks.append((str(root), split.name, start, stop))
@@ -395,9 +404,10 @@ def load_world_config(path: str | Path) -> WorldConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def world_is_complete(cfg: WorldConfig, root: str | Path) -> bool:
+def world_is_complete(cfg: WorldConfig, root: str | Path, splits: list[str] | None = None) -> bool:
+    """Whether every split (or every named one) has its merged annotations (does not check the config)."""
     root = Path(root)
-    return all((root / s.name / fmt.ANNOTATIONS_FILE).exists() for s in cfg.splits)
+    return all((root / s.name / fmt.ANNOTATIONS_FILE).exists() for s in cfg.splits if splits is None or s.name in splits)
 
 
 def ensure_world(config: str | Path | WorldConfig, root: str | Path, workers: int | None = None, progress: bool = True) -> Path:

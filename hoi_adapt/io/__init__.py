@@ -1,0 +1,1 @@
+"""File formats hoi_adapt writes for people and other tools (meshes)."""

@@ -1,0 +1,38 @@
+"""Shared test fixtures: an isolated cache folder, a tiny synthetic world and an untrained checkpoint."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Generated models (the stand-in hand) and index caches never touch the user's ~/.cache during tests.
+    if "HOI_ADAPT_CACHE" not in os.environ:
+        os.environ["HOI_ADAPT_CACHE"] = tempfile.mkdtemp(prefix="hoi_adapt_test_cache_")
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """configs/synth/tiny.yaml generated once per session (64 px, a few dozen samples per split)."""
+    from hoi_adapt.synth.generator import generate_world, load_world_config
+
+    root = tmp_path_factory.mktemp("world") / "tiny"
+    return generate_world(load_world_config(REPO / "configs/synth/tiny.yaml"), root, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_estimator_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained (seeded) estimator saved as a hoi_adapt checkpoint."""
+    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.models.estimator import MeshEstimator
+
+    torch.manual_seed(0)
+    est = MeshEstimator(backbone_depth=18, regressor_hidden=128, evidence_width=32).eval()
+    return write_network_checkpoint(tmp_path_factory.mktemp("ckpt") / "estimator.ckpt", "estimator", {"estimator": est})
