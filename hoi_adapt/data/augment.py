@@ -61,7 +61,10 @@ def warp_sample(sample: dict[str, Any], params: GeometricParams) -> dict[str, An
             cv2.warpAffine(mask, warp, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         ).float()
     uv = sample["joints2d"].double().numpy()
-    out["joints2d"] = torch.from_numpy(uv @ warp[:, :2].T + warp[:, 2]).float()
+    uv = uv @ warp[:, :2].T + warp[:, 2]
+    # Absent labels stay zero (the schema's rule): only annotated joints move.
+    uv[sample["joints2d_valid"].numpy() <= 0] = 0.0
+    out["joints2d"] = torch.from_numpy(uv).float()
     out["K"] = torch.from_numpy(a_st @ K).float()
     out["joints3d"] = torch.from_numpy(sample["joints3d"].double().numpy() @ rz.T).float()
     if float(sample["has_mano"]) > 0:
@@ -135,5 +138,6 @@ class SampleAugment:
         paired = out["image_hand_only"].permute(1, 2, 0).numpy()
         res = self.photometric(image=np.ascontiguousarray(image), image_hand_only=np.ascontiguousarray(paired))
         out["image"] = torch.from_numpy(np.clip(res["image"], 0, 1).transpose(2, 0, 1).copy()).float()
-        out["image_hand_only"] = torch.from_numpy(np.clip(res["image_hand_only"], 0, 1).transpose(2, 0, 1).copy()).float()
+        if float(out["has_pair"]) > 0:  # an absent pair stays all zeros (no noise painted onto it)
+            out["image_hand_only"] = torch.from_numpy(np.clip(res["image_hand_only"], 0, 1).transpose(2, 0, 1).copy()).float()
         return out

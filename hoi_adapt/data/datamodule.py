@@ -7,9 +7,9 @@ replace the synthetic world purely by configuration.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pytorch_lightning as pl
 import torch
@@ -52,8 +52,70 @@ class StreamSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def build_stream_dataset(spec: StreamSpec, world: str | Path | None, image_size: int, transform: Any = None) -> Dataset:
+COMBINED_MODES: tuple[str, ...] = ("max_size_cycle", "max_size", "min_size", "sequential")
+LABEL_KEYS: tuple[str, ...] = ("joints3d", "joints2d", "joints3d_valid", "joints2d_valid", "mano_pose", "mano_betas", "mano_transl")
+LABEL_FLAGS: tuple[str, ...] = ("has_3d", "has_2d", "has_mano")
+
+
+def as_stream_spec(name: str, spec: Any) -> StreamSpec:
+    """A validated :class:`StreamSpec` from a spec or a plain mapping (YAML); errors name the stream and key."""
+    if isinstance(spec, Mapping):
+        known = {f.name for f in fields(StreamSpec)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ConfigError(f"stream {name!r}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        spec = StreamSpec(**spec)
+    if not isinstance(spec, StreamSpec):
+        raise ConfigError(f"stream {name!r} must be a mapping of StreamSpec fields, got {type(spec).__name__}")
+    if spec.dataset != "synthetic":
+        from hoi_adapt.data.datasets import dataset_class
+
+        try:
+            dataset_class(spec.dataset)
+        except ConfigError as exc:
+            raise ConfigError(f"stream {name!r}: {exc} (or 'synthetic')") from None
+    if not [s for s in str(spec.split).split(",") if s.strip()]:
+        raise ConfigError(f"stream {name!r}: 'split' is empty")
+    if spec.image not in ("hand", "hoi"):
+        raise ConfigError(f"stream {name!r}: image must be 'hand' or 'hoi', got {spec.image!r}")
+    if spec.dataset == "synthetic" and spec.pair and spec.image != "hoi":
+        raise ConfigError(f"stream {name!r}: pair=True pairs a hand-object input with its hand-only twin; set image: hoi")
+    for key in ("batch_size", "limit"):
+        value = getattr(spec, key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"stream {name!r}: {key} must be a positive integer or null, got {value!r}")
+    if not isinstance(spec.options, Mapping):
+        raise ConfigError(f"stream {name!r}: options must be a mapping, got {type(spec.options).__name__}")
+    return spec
+
+
+def hide_labels(sample: dict[str, Any]) -> dict[str, Any]:
+    """Zero the pose labels of a schema sample and clear their flags (weak supervision: masks only)."""
+    out = dict(sample)
+    for key in LABEL_KEYS:
+        out[key] = torch.zeros_like(sample[key])
+    for key in LABEL_FLAGS:
+        out[key] = torch.tensor(0.0)
+    return out
+
+
+class HiddenLabels(Dataset):
+    """A real dataset seen without its pose labels (the synthetic dataset hides them itself)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return hide_labels(self.dataset[i])
+
+
+def build_stream_dataset(spec: StreamSpec | Mapping[str, Any], world: str | Path | None, image_size: int,
+                         transform: Any = None, name: str = "stream") -> Dataset:
     """The dataset a stream spec describes (several comma-separated splits are concatenated)."""
+    spec = as_stream_spec(name, spec)
     splits = [s.strip() for s in spec.split.split(",") if s.strip()]
     parts = []
     for split in splits:
@@ -71,11 +133,9 @@ def build_stream_dataset(spec: StreamSpec, world: str | Path | None, image_size:
             if spec.root is None:
                 raise ConfigError(f"stream on dataset {spec.dataset!r} needs 'root' (the dataset folder)")
             ds = build_dataset(spec.dataset, spec.root, split, out_size=image_size, transform=transform, **spec.options)
-            if not spec.labels and hasattr(ds, "hide_labels"):
-                ds.hide_labels = True
             if spec.limit is not None:
                 ds = torch.utils.data.Subset(ds, range(min(spec.limit, len(ds))))
-            parts.append(ds)
+            parts.append(ds if spec.labels else HiddenLabels(ds))
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
@@ -118,15 +178,27 @@ class HOIDataModule(pl.LightningDataModule):
         super().__init__()
         self.world = world
         self.world_config = world_config
-        self.train_specs = train if train is not None else default_train_streams()
-        self.val_specs = val if val is not None else default_val_streams()
-        self.test_specs = test if test is not None else dict(self.val_specs)
+        self.train_specs = self._specs("train", train if train is not None else default_train_streams())
+        self.val_specs = self._specs("val", val if val is not None else default_val_streams())
+        self.test_specs = self._specs("test", test) if test is not None else dict(self.val_specs)
+        if not self.train_specs:
+            raise ConfigError("data.train needs at least one stream")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if train_mode not in COMBINED_MODES:
+            raise ConfigError(f"data.train_mode must be one of {COMBINED_MODES}, got {train_mode!r}")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.image_size = image_size
         self.augment = SampleAugment(**augment) if augment is not None else None
         self.train_mode = train_mode
         self.datasets: dict[str, dict[str, Dataset]] = {}
+
+    @staticmethod
+    def _specs(which: str, specs: Mapping[str, Any]) -> dict[str, StreamSpec]:
+        if not isinstance(specs, Mapping):
+            raise ConfigError(f"data.{which} must map stream names to stream specs, got {type(specs).__name__}")
+        return {str(name): as_stream_spec(f"{which}.{name}", spec) for name, spec in specs.items()}
 
     @property
     def val_names(self) -> list[str]:
@@ -146,7 +218,7 @@ class HOIDataModule(pl.LightningDataModule):
         out = {}
         for name, spec in specs.items():
             transform = self.augment if (train and spec.augment) else None
-            out[name] = build_stream_dataset(spec, self.world, self.image_size, transform)
+            out[name] = build_stream_dataset(spec, self.world, self.image_size, transform, name=name)
         return out
 
     def setup(self, stage: str | None = None) -> None:

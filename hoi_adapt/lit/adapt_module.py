@@ -95,13 +95,14 @@ class AdaptModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["estimator", "generator", "discriminator", "guidance", "translation_loss",
-                                          "opt_est", "opt_g", "opt_d"])
+                                          "opt_est", "opt_g", "opt_d", "schedule", "estimator_loss_weights"])
         self.automatic_optimization = False
         self.estimator = estimator
         self.generator = generator
         self.discriminator = discriminator
         self.guidance = guidance
         self.schedule = schedule or AdaptSchedule()
+        checkpointing.record_dataclass_hparams(self, schedule=self.schedule, estimator_loss_weights=estimator_loss_weights)
         self.translation_loss = translation_loss or TranslationLoss()
         self.gan_loss: GANLoss = self.translation_loss.gan  # D must use G's objective
         renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size))

@@ -53,3 +53,11 @@ def write_network_checkpoint(path: str | Path, kind: str, networks: dict[str, nn
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return Path(path)
+
+
+def record_dataclass_hparams(module: Any, **values: Any) -> None:
+    """Store dataclass arguments in ``module.hparams`` as plain dicts, so checkpoints stay weights-only loadable."""
+    import dataclasses
+
+    for name, value in values.items():
+        module.hparams[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value

@@ -47,7 +47,8 @@ class EstimatorModule(pl.LightningModule):
         val_protocol: str = "synthetic",
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler", "loss_weights"])
+        checkpointing.record_dataclass_hparams(self, loss_weights=loss_weights)
         self.estimator = estimator
         renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size), sigma=silhouette_sigma)
         self.loss_fn = EstimatorLoss(loss_weights, renderer=renderer, silhouette_size=silhouette_size)

@@ -1,6 +1,6 @@
 """``hoi-adapt synth``: generate (or resume) the synthetic hand-object world.
 
-    hoi-adapt synth                                    # configs/synth/demo.yaml -> outputs/world
+    hoi-adapt synth                                    # configs/synth/demo.yaml -> outputs/world/demo
     hoi-adapt synth -c configs/synth/tiny.yaml --out DIR --workers 2 --sheet
     hoi-adapt synth --splits source_pairs,target_hoi   # only these splits (others can follow later)
 
@@ -18,7 +18,7 @@ from hoi_adapt.utils.errors import ConfigError, HoiAdaptError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = "configs/synth/demo.yaml"
-DEFAULT_OUT = "outputs/world"
+DEFAULT_OUT = "outputs/world/<config name>"
 SHEET_NAME = "contact_sheet.png"
 
 
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-c", "--config", default=DEFAULT_CONFIG,
                         help=f"world YAML (configs/synth/{{tiny,demo,full}}.yaml; default {DEFAULT_CONFIG})")
-    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output folder (default {DEFAULT_OUT}, e.g. outputs/world/demo as the training configs expect)")
     parser.add_argument("--workers", type=int, default=None, help="CPU worker processes (default: all cores)")
     parser.add_argument("--splits", default=None, help="comma-separated split names to generate (default: all)")
     parser.add_argument("--seed", type=int, default=None, help="override the config's master seed")
@@ -63,16 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from hoi_adapt.synth.generator import generate_world, load_world_config, world_is_complete
 
-        cfg = load_world_config(resolve_config(args.config))
+        config_path = resolve_config(args.config)
+        cfg = load_world_config(config_path)
+        out = args.out if args.out is not None else Path("outputs/world") / config_path.stem
         if args.seed is not None:
             cfg.seed = int(args.seed)
         if args.workers is not None and args.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {args.workers}")
         splits = _parse_splits(args.splits, [s.name for s in cfg.splits])
         wanted = [s for s in cfg.splits if splits is None or s.name in splits]
-        reused = world_is_complete(cfg, args.out, [s.name for s in wanted])
+        reused = world_is_complete(cfg, out, [s.name for s in wanted])
         start = time.perf_counter()
-        root = generate_world(cfg, args.out, workers=args.workers, progress=not args.no_progress, splits=splits)
+        root = generate_world(cfg, out, workers=args.workers, progress=not args.no_progress, splits=splits)
         elapsed = time.perf_counter() - start
         total = sum(s.count for s in wanted)
         verb = "reused" if reused else f"generated in {elapsed:.1f} s"

@@ -126,4 +126,5 @@ def world_config_from_dict(data: dict[str, Any]) -> WorldConfig:
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(WorldConfig, nested_key="world")
     ns = parser.parse_object({"world": data})
-    return parser.instantiate_classes(ns).world
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
+    return instantiate(ns).world

@@ -23,7 +23,7 @@ from hoi_adapt.data.image_io import read_image
 from hoi_adapt.data.schema import empty_sample
 from hoi_adapt.render.cameras import resize_intrinsics
 from hoi_adapt.synth import format as fmt
-from hoi_adapt.utils.errors import DataFileError
+from hoi_adapt.utils.errors import ConfigError, DataFileError
 
 
 class SyntheticHandDataset(Dataset):
@@ -54,6 +54,10 @@ class SyntheticHandDataset(Dataset):
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         limit: int | None = None,
     ) -> None:
+        if image not in ("hand", "hoi"):
+            raise ConfigError(f"SyntheticHandDataset: image must be 'hand' or 'hoi', got {image!r}")
+        if pair and image != "hoi":
+            raise ConfigError("SyntheticHandDataset: pair=True pairs a hand-object input with its hand-only twin; use image='hoi'")
         self.root = Path(root)
         self.split = split
         self.image = image

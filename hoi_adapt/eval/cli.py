@@ -1,0 +1,138 @@
+"""``hoi-adapt evaluate``: score checkpoints on a benchmark with its standard protocol.
+
+Examples::
+
+    hoi-adapt evaluate --ckpt runs/est.ckpt --dataset stb --root /data/STB
+    hoi-adapt evaluate --ckpt adapted=runs/adapt.ckpt --adapt --compare baseline=runs/est.ckpt \\
+        --dataset dexter_object --root /data/dexter+object --compare-published
+    hoi-adapt evaluate --ckpt runs/adapt.ckpt --adapt --dataset synthetic --root outputs/world/demo --limit 200
+
+Several models share one table and one PCK plot: repeat ``--ckpt`` (all run with ``--adapt`` if given) and/or
+add ``--compare`` checkpoints (run with ``--compare-adapt`` if given); each may be written ``LABEL=PATH``.
+``--ckpt A --adapt --compare A`` compares an adapted pipeline with its own estimator alone.
+
+Outputs in ``--out`` (default ``outputs/eval/<dataset>_<ckpt stem>[_adapt]/``): ``<dataset>.json`` (every
+number, threshold grid, protocol, counts, checkpoint sha256, dataset root/split, crop note),
+``<dataset>.md`` (the table, printed at the end), ``<dataset>_pck.png`` and ``<dataset>_per_sequence.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hoi_adapt.utils.errors import ConfigError, HoiAdaptError
+
+PROG = "hoi-adapt evaluate"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from hoi_adapt.eval.protocols import PROTOCOLS
+    from hoi_adapt.eval.runner import DEFAULT_SPLITS, known_datasets
+
+    splits = ", ".join(f"{k}: {v}" for k, v in DEFAULT_SPLITS.items())
+    p = argparse.ArgumentParser(
+        prog=PROG, description=(__doc__ or "").replace("``", "").replace("::", ":"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Default splits — {splits}. Input crops are the loaders' (from GT boxes/keypoints/masks), as is "
+               "standard for these benchmarks.",
+    )
+    p.add_argument("--ckpt", action="append", required=True, metavar="[LABEL=]PATH",
+                   help="checkpoint to evaluate (repeatable)")
+    p.add_argument("--adapt", action="store_true", help="run the --ckpt checkpoints as the adapted pipeline (E, G, E)")
+    p.add_argument("--compare", action="append", default=[], metavar="[LABEL=]PATH",
+                   help="further checkpoint(s) for the same table and plot")
+    p.add_argument("--compare-adapt", action="store_true", help="run the --compare checkpoints as adapted pipelines")
+    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(known_datasets())}")
+    p.add_argument("--root", required=True, help="dataset root folder (synthetic: the world folder)")
+    p.add_argument("--split", default=None, help="dataset split (default: the dataset's evaluation split)")
+    p.add_argument("--protocol", default=None, help=f"override the protocol: {', '.join(PROTOCOLS)}")
+    p.add_argument("--out", default=None, help="output folder (default outputs/eval/<dataset>_<ckpt stem>[_adapt]/)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--limit", type=int, default=None, help="evaluate N evenly spaced samples only (a quick look)")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=None,
+                   help="network input size (default: the checkpoint's recorded size, else 128)")
+    p.add_argument("--mano", default=None, metavar="PATH",
+                   help="MANO model file/folder (the predictor's hand model; GT meshes of FreiHAND/HO-3D)")
+    p.add_argument("--loader-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra dataset-loader argument, YAML value (e.g. camera=BB for STB); repeatable")
+    p.add_argument("--compare-published", action="store_true", help="add cited published results to the table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _model_arg(text: str, adapt: bool) -> Any:
+    """``PATH`` or ``LABEL=PATH`` (an existing file named with '=' stays a path)."""
+    from hoi_adapt.eval.runner import ModelSpec
+
+    label = None
+    path = text
+    if "=" in text and not Path(text).exists():
+        label, path = text.split("=", 1)
+        if not label or not path:
+            raise ConfigError(f"expected PATH or LABEL=PATH, got {text!r}")
+    return ModelSpec(Path(path).expanduser(), adapt, label)
+
+
+def _loader_options(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--loader-option expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--loader-option {key}: cannot parse {value!r} ({exc})") from None
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hoi_adapt.eval.runner import default_out_dir, evaluate_checkpoints
+
+    models = [_model_arg(c, args.adapt) for c in args.ckpt] + [_model_arg(c, args.compare_adapt) for c in args.compare]
+    options = _loader_options(args.loader_option)
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    dataset_key = str(args.dataset).lower()
+    out_dir = Path(args.out) if args.out else default_out_dir(dataset_key, models[0])
+    if not args.out and len(models) > 1:
+        out_dir = out_dir.with_name(out_dir.name + "_compare")
+    result = evaluate_checkpoints(
+        models, args.dataset, args.root, args.split, out_dir=out_dir, batch_size=args.batch_size, device=args.device,
+        limit=args.limit, num_workers=args.num_workers, mano_path=args.mano, compare_published=args.compare_published,
+        protocol=args.protocol, image_size=args.image_size, dataset_options=options or None, progress=not args.quiet,
+    )
+    files = result["files"]
+    print(Path(files["md"]).read_text(encoding="utf-8"))
+    print("written:")
+    for kind in ("json", "md", "png", "csv"):
+        print(f"  {kind:4s} {files[kind]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse already printed usage and the error (or the help)
+        return int(exc.code or 0)
+    try:
+        return _run(args)
+    except (HoiAdaptError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,713 @@
+"""``hoi-adapt evaluate`` as a library: checkpoint(s) x dataset -> protocol numbers, JSON/markdown/PNG/CSV.
+
+The pipeline is deliberately split so every stage can be tested on its own:
+
+1. :func:`build_eval_data` resolves a dataset name to its loader, default split and protocol (the table
+   below), the input crop and, where the protocol scores meshes, a ground-truth mesh maker;
+2. :func:`collect` runs any ``predict(batch) -> {"joints3d", ["vertices"]}`` callable over a DataLoader
+   and gathers predictions and ground truth in the same (cropped) camera frame — the loaders' ``K``
+   describes the crop of the original camera, so 3D compares directly, and left hands are already
+   mirrored by the loaders, so predictions and ground truth are both right hands;
+3. :func:`score` applies :func:`hoi_adapt.eval.protocols.evaluate_protocol` (the same code the training
+   validation uses) and adds the run's metadata;
+4. :func:`write_evaluation` writes the files through :func:`hoi_adapt.eval.report.write_results`.
+
+:func:`evaluate_checkpoints` / :func:`evaluate_checkpoint` chain them with :func:`hoi_adapt.inference.load_predictor`;
+:func:`evaluate_predict_fn` does the same for any callable (an oracle in tests, an external model).
+
+=============  =============  =============  ==============================================================
+dataset        default split  protocol       notes
+=============  =============  =============  ==============================================================
+dexter_object  test (all)     dexter_object  5 fingertips, centroid+scale alignment over the valid tips
+egodexter      test (all)     egodexter      the same fingertip protocol
+stb            test           stb            B1Counting + B1Random; loader ``root_joint="palm"``, ``root_is_palm``
+rhd            evaluation     rhd            wrist root-relative and minimal-hand joint-9 variants
+freihand       evaluation     freihand       training ('gs' images) when evaluation_xyz.json is absent (noted)
+ho3d           evaluation     ho3d           root-only GT (original release) -> root error only (noted)
+obman          test           synthetic      21 joints; the loader has no meshes
+synthetic      target_test    synthetic      hand-object image; GT meshes re-posed from the stored MANO params
+=============  =============  =============  ==============================================================
+
+Mesh metrics of real datasets (FreiHAND, HO-3D) need the MANO model (``mano_path``): their GT meshes are
+posed from the dataset's MANO parameters, which the built-in stand-in hand cannot do.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from hoi_adapt.eval.alignment import replace_root, wrist_from_palm
+from hoi_adapt.eval.metrics import get_grid, joint_errors_mm, keypoint_stats
+from hoi_adapt.eval.protocols import evaluate_protocol, get_protocol
+from hoi_adapt.utils.errors import ConfigError, DataFileError
+from hoi_adapt.utils.io import atomic_path
+
+SYNTHETIC = "synthetic"
+DEFAULT_SPLITS: dict[str, str] = {
+    "dexter_object": "test", "egodexter": "test", "stb": "test", "rhd": "evaluation", "freihand": "evaluation",
+    "ho3d": "evaluation", "obman": "test", SYNTHETIC: "target_test",
+}
+DEFAULT_PROTOCOLS: dict[str, str] = {
+    "dexter_object": "dexter_object", "egodexter": "egodexter", "stb": "stb", "rhd": "rhd", "freihand": "freihand",
+    "ho3d": "ho3d", "obman": SYNTHETIC, SYNTHETIC: SYNTHETIC,
+}
+DEFAULT_IMAGE_SIZE = 128
+MESH_CHECK_TOL_M = 2e-3  # synthetic GT mesh must reproduce the stored GT joints to this tolerance
+
+PredictFn = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
+
+
+def known_datasets() -> tuple[str, ...]:
+    from hoi_adapt.data.datasets import DATASETS
+
+    return (*DATASETS, SYNTHETIC)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Model specs
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the table: a checkpoint, whether to run the adapted pipeline, and its label."""
+
+    ckpt: Path
+    adapt: bool = False
+    label: str | None = None
+
+    def default_label(self) -> str:
+        return Path(self.ckpt).stem + (" (adapt)" if self.adapt else "")
+
+
+def unique_labels(specs: Sequence[ModelSpec]) -> list[str]:
+    """Labels for the rows; repeated ones get ``#2``, ``#3`` suffixes."""
+    out: list[str] = []
+    for s in specs:
+        base = s.label or s.default_label()
+        label, k = base, 2
+        while label in out:
+            label, k = f"{base} #{k}", k + 1
+        out.append(label)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dataset resolution
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class EvalData:
+    """A dataset ready for evaluation: the loader and everything the protocol needs to know about it."""
+
+    name: str
+    protocol: str
+    split: str
+    root: Path
+    dataset: Dataset
+    input_size: int
+    crop: str
+    root_is_palm: bool = False
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    gt_mesh: Callable[[Mapping[str, Any]], tuple[np.ndarray, np.ndarray]] | None = None
+    """batch -> ((B, V, 3) metres GT vertices, (B,) bool usable); None: no GT meshes for this data."""
+    mesh_note: str = ""
+
+
+def _mesh_from_mano(model: Any, pose: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        out = model(pose[:, :3].float(), pose[:, 3:].float(), betas.float(), transl.float())
+    return out.vertices.double().cpu().numpy()
+
+
+class _ManoMeshGT:
+    """GT meshes of real datasets that carry MANO parameters (absolute pose, OpenCV frame, right hands)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, batch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        ok = batch["has_mano"].cpu().numpy() > 0.5
+        verts = _mesh_from_mano(self.model, batch["mano_pose"], batch["mano_betas"], batch["mano_transl"])
+        verts[~ok] = np.nan
+        return verts, ok
+
+
+class _SyntheticMeshGT:
+    """GT meshes of the synthetic world: the stored MANO parameters re-posed with the world's hand model.
+
+    Left-hand samples are posed with the left model and mirrored (``x -> -x``), exactly as the loader
+    mirrors their joints; the mesh's regressed skeleton is checked against the stored GT joints.
+    """
+
+    def __init__(self, ann: Mapping[str, np.ndarray], mano_path: str | None) -> None:
+        from hoi_adapt.hand.model import HandModel
+
+        self.ann = ann
+        sides = sorted({str(s) for s in ann["side"]})
+        self.models = {side: HandModel(mano_path, side=side) for side in sides}
+        self.num_mismatched = 0
+
+    def __call__(self, batch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        rows = batch["index"].cpu().numpy().astype(np.int64)
+        a = self.ann
+        nverts = next(iter(self.models.values())).v_template.shape[0]
+        verts = np.full((len(rows), nverts, 3), np.nan)
+        for side, model in self.models.items():
+            pick = np.nonzero(a["side"][rows] == side)[0]
+            if pick.size == 0:
+                continue
+            r = rows[pick]
+            t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
+            pose = t(np.concatenate([a["mano_global_orient"][r], a["mano_hand_pose"][r]], axis=1))
+            v = _mesh_from_mano(model, pose, t(a["mano_betas"][r]), t(a["mano_transl"][r]))
+            if side == "left":
+                v[..., 0] = -v[..., 0]
+            verts[pick] = v
+        ok = np.isfinite(verts).all(axis=(1, 2))
+        # The mesh must reproduce the GT skeleton (same model, same tips); otherwise it is not the GT mesh.
+        right = self.models.get("right") or next(iter(self.models.values()))
+        with torch.no_grad():
+            j = right.joints_from_vertices(torch.as_tensor(np.nan_to_num(verts), dtype=torch.float32)).double().numpy()
+        gt = batch["joints3d"].double().cpu().numpy()
+        valid = batch["joints3d_valid"].cpu().numpy() > 0.5
+        err = np.where(valid, np.linalg.norm(j - gt, axis=-1), 0.0).max(axis=1)
+        bad = ok & (err > MESH_CHECK_TOL_M)
+        self.num_mismatched += int(bad.sum())
+        ok &= ~bad
+        verts[~ok] = np.nan
+        return verts, ok
+
+
+def _world_mano_path(root: Path) -> tuple[str | None, str]:
+    """The hand-model file the world was generated with (None = stand-in) and a description."""
+    from hoi_adapt.synth import format as fmt
+
+    path = root / fmt.WORLD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, f"{path} unreadable; assuming the built-in stand-in hand model"
+    mano = (record.get("config") or {}).get("mano_path")
+    return mano, str(record.get("hand_model", "built-in stand-in (not MANO)" if mano is None else mano))
+
+
+def _synthetic_data(root: Path, split: str, image_size: int | None, protocol: str) -> EvalData:
+    from hoi_adapt.synth import format as fmt
+    from hoi_adapt.synth.dataset import SyntheticHandDataset
+
+    if not (root / split / fmt.ANNOTATIONS_FILE).is_file():
+        available = sorted(p.parent.name for p in root.glob(f"*/{fmt.ANNOTATIONS_FILE}"))
+        if available:
+            raise ConfigError(f"synthetic world {root} has no split {split!r}; available: {', '.join(available)}")
+    ann = fmt.load_annotations(root, split)
+    n = len(ann["index"])
+    if n == 0:
+        raise DataFileError(root / split / fmt.ANNOTATIONS_FILE, "split has no samples")
+    has_object = bool(ann["has_object"].all())
+    image = "hoi" if has_object else "hand"
+    ds = SyntheticHandDataset(root, split, image=image, labels=True, out_size=image_size)
+    size = int(ds[0]["image"].shape[-1]) if image_size is None else int(image_size)
+    notes = [] if has_object else [f"split {split!r} has no objects: the input is the hand-only image"]
+    mano, desc = _world_mano_path(root)
+    data = EvalData(SYNTHETIC, protocol, split, root, ds, size,
+                    crop=f"the world's rendered image ('{image}'; a crop around the hand by construction), "
+                         f"resized to {size} px", notes=notes,
+                    settings={"image": image, "world_hand_model": desc})
+    if get_protocol(protocol).uses_verts:
+        if mano is not None and not Path(mano).expanduser().exists():
+            data.mesh_note = f"no mesh metrics: the world's hand model {mano} is not available here"
+        else:
+            data.gt_mesh = _SyntheticMeshGT(ann, mano)
+            data.mesh_note = f"GT meshes re-posed from the stored MANO parameters with the world's hand model ({desc})"
+    return data
+
+
+def _real_hand_model(mano_path: str | None) -> Any | None:
+    """A real MANO model for GT meshes of real datasets, or None (the stand-in cannot pose their labels)."""
+    if mano_path is None:
+        return None
+    from hoi_adapt.hand.model import HandModel
+
+    model = HandModel(mano_path, side="right")
+    return None if model.is_standin else model
+
+
+def _real_data(name: str, root: Path, split: str | None, protocol: str, image_size: int,
+               mano_path: str | None, options: Mapping[str, Any]) -> EvalData:
+    from hoi_adapt.data.datasets import build_dataset
+
+    opts = dict(options)
+    notes: list[str] = []
+    proto = get_protocol(protocol)
+    root_is_palm = False
+    if split is None:
+        split = DEFAULT_SPLITS[name]
+        if name == "freihand" and not (root / "evaluation_xyz.json").is_file():
+            split = "training"
+            opts.setdefault("versions", ("gs",))
+            notes.append("FreiHAND evaluation ground truth (evaluation_xyz.json) not found: evaluated on the "
+                         "TRAINING split (green-screen 'gs' images only) instead — not comparable to published "
+                         "evaluation-set numbers")
+    if name == "stb":
+        # Palm-rooted STB protocol: keep the annotated palm centre as joint 0 and tell the protocol so.
+        opts.setdefault("root_joint", "palm" if proto.name == "stb" else "wrist")
+        root_is_palm = opts["root_joint"] == "palm"
+        if root_is_palm and proto.name != "stb":
+            raise ConfigError(f"STB with root_joint='palm' can only be scored by the 'stb' protocol, "
+                              f"not {proto.name!r}")
+    model = _real_hand_model(mano_path) if proto.uses_verts else None
+    if name == "freihand" and model is not None:
+        opts.setdefault("hands_mean", model.hands_mean.detach().cpu().numpy())
+
+        def root_joint(betas: np.ndarray, _m: Any = model) -> np.ndarray:
+            with torch.no_grad():
+                b = torch.as_tensor(np.asarray(betas, np.float64).reshape(1, -1), dtype=torch.float32)
+                return _m(torch.zeros(1, 3), torch.zeros(1, 45), b).joints16[0, 0].double().numpy()
+
+        opts.setdefault("mano_root_joint", root_joint)
+    ds = build_dataset(name, root, split, out_size=image_size, **opts)
+    if len(ds) == 0:
+        raise DataFileError(root, f"no {name} samples in split {split!r}")
+    hidden = ("hands_mean", "mano_root_joint", "transform")
+    settings: dict[str, Any] = {k: v for k, v in opts.items() if k not in hidden}
+    settings.update(crop_scale=ds.crop_scale, crop_source=ds.crop_source, flip_left=ds.flip_left)
+    if name == "stb":
+        settings.update(root_joint=ds.root_joint, camera=ds.camera, sequences=list(ds.sequences))
+    data = EvalData(name, proto.name, ds.split, root, ds, image_size,
+                    crop=(f"the loader's square crop around the ground-truth hand (box if the dataset gives one, "
+                          f"else GT 2D keypoints, else the hand mask; scale {ds.crop_scale:g}), resized to "
+                          f"{image_size} px — the standard GT-based crop of these benchmarks"),
+                    root_is_palm=root_is_palm, notes=notes, settings=_plain(settings))
+    if proto.uses_verts:
+        if model is None:
+            data.mesh_note = ("no mesh metrics: GT meshes of real datasets need the MANO model (--mano PATH); "
+                              "the built-in stand-in cannot pose their labels")
+        else:
+            data.gt_mesh = _ManoMeshGT(model)
+            data.mesh_note = f"GT meshes posed from the dataset's MANO parameters with {model.source_path}"
+    return data
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, np.generic):
+        return x.item()
+    return x if isinstance(x, (str, int, float, bool, type(None))) else repr(x)
+
+
+def build_eval_data(dataset: str, root: str | Path, split: str | None = None, *, protocol: str | None = None,
+                    image_size: int | None = DEFAULT_IMAGE_SIZE, mano_path: str | None = None,
+                    dataset_options: Mapping[str, Any] | None = None) -> EvalData:
+    """Resolve ``dataset`` (a loader name or ``"synthetic"``) on ``root`` into an :class:`EvalData`.
+
+    Args:
+        dataset: a key of ``hoi_adapt.data.datasets.DATASETS`` or ``"synthetic"``.
+        root: the dataset root (synthetic: the world folder).
+        split: None = the dataset's evaluation split (module table).
+        protocol: None = the dataset's protocol; otherwise any ``evaluate_protocol`` name.
+        image_size: network input size; None keeps the stored size (synthetic only).
+        mano_path: MANO model for GT meshes of real datasets (FreiHAND, HO-3D).
+        dataset_options: extra loader keyword arguments (e.g. ``{"camera": "BB"}`` for STB).
+    """
+    key = str(dataset).lower().replace("-", "_").replace("+", "_")
+    key = {"do": "dexter_object", "ed": "egodexter"}.get(key, key)
+    if key not in known_datasets():
+        raise ConfigError(f"unknown dataset {dataset!r}; known datasets: {', '.join(known_datasets())}")
+    root_p = Path(root).expanduser()
+    if not root_p.is_dir():
+        raise DataFileError(root_p, f"{key} root folder not found", "pass --root the folder that holds the dataset")
+    root_p = root_p.resolve()
+    try:
+        proto = get_protocol(protocol or DEFAULT_PROTOCOLS[key]).name
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if key == SYNTHETIC:
+        if dataset_options:
+            raise ConfigError(f"dataset options {sorted(dataset_options)} are not used by the synthetic world")
+        return _synthetic_data(root_p, split or DEFAULT_SPLITS[SYNTHETIC], image_size, proto)
+    return _real_data(key, root_p, split, proto, int(image_size or DEFAULT_IMAGE_SIZE), mano_path,
+                      dataset_options or {})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Prediction collection
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Collected:
+    """Predictions and ground truth of the evaluated samples, in loader order (metres, OpenPose)."""
+
+    pred_joints: np.ndarray  # (N, 21, 3)
+    gt_joints: np.ndarray  # (N, 21, 3)
+    gt_valid: np.ndarray  # (N, 21) bool
+    sequences: np.ndarray  # (N,) str
+    indices: np.ndarray  # (N,) dataset indices
+    pred_verts: np.ndarray | None = None  # (N, V, 3)
+    gt_verts: np.ndarray | None = None  # (N, W, 3), NaN where no GT mesh
+    mesh_note: str = ""  # why meshes were not collected, if they were wanted
+
+
+def select_indices(n: int, limit: int | None) -> np.ndarray:
+    """The samples evaluated: all, or ``limit`` evenly spaced ones (so every sequence is represented)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    if limit < 1:
+        raise ConfigError(f"limit must be >= 1, got {limit}")
+    return np.unique(np.round(np.linspace(0, n - 1, int(limit))).astype(np.int64))
+
+
+def collect(data: EvalData, predict: PredictFn, *, batch_size: int = 32, num_workers: int = 0,
+            limit: int | None = None, want_verts: bool | None = None, progress: bool = False,
+            desc: str = "evaluate") -> Collected:
+    """Run ``predict`` over the dataset and gather predictions with their ground truth.
+
+    ``predict(batch)`` gets the collated schema batch and returns at least ``joints3d`` (B, 21, 3) in the
+    batch's camera frame; ``vertices`` (B, V, 3) too when meshes are scored (``want_verts``; default:
+    when the protocol uses vertices and the data has GT meshes).
+    """
+    from tqdm.auto import tqdm
+
+    n = len(data.dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise DataFileError(data.root, f"the {data.name} split {data.split!r} is empty")
+    idx = select_indices(n, limit)
+    if want_verts is None:
+        want_verts = get_protocol(data.protocol).uses_verts and data.gt_mesh is not None
+    subset: Dataset = data.dataset if len(idx) == n else Subset(data.dataset, idx.tolist())
+    loader = DataLoader(subset, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=int(num_workers))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pred", "gt", "valid", "seq", "pv", "gv")}
+    if isinstance(data.gt_mesh, _SyntheticMeshGT):
+        data.gt_mesh.num_mismatched = 0
+    note = ""
+    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+        out = predict(batch)
+        if "joints3d" not in out:
+            raise ValueError("the predictor returned no 'joints3d'")
+        parts["pred"].append(out["joints3d"].detach().double().cpu().numpy())
+        parts["gt"].append(batch["joints3d"].double().numpy())
+        valid = (batch["joints3d_valid"] * batch["has_3d"][:, None]).numpy() > 0.5
+        parts["valid"].append(valid)
+        parts["seq"].append(np.asarray([str(s) for s in batch["sequence"]]))
+        if want_verts and data.gt_mesh is not None and "vertices" not in out:
+            want_verts, note = False, "no mesh metrics: the predictor returns no vertices"
+        if want_verts and data.gt_mesh is not None:
+            parts["pv"].append(out["vertices"].detach().float().cpu().numpy())
+            gv, _ = data.gt_mesh(batch)
+            parts["gv"].append(gv.astype(np.float32))
+    col = Collected(np.concatenate(parts["pred"]), np.concatenate(parts["gt"]), np.concatenate(parts["valid"]),
+                    np.concatenate(parts["seq"]), idx, mesh_note=note)
+    if parts["pv"] and want_verts:
+        col.pred_verts, col.gt_verts = np.concatenate(parts["pv"]), np.concatenate(parts["gv"])
+    return col
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------------------
+ROOT_ONLY_NOTE = ("only the root (wrist) joint is annotated in this split (as in the original HO-3D evaluation "
+                  "release): reported is the absolute root position error; per-joint and mesh metrics need the "
+                  "released evaluation ground truth or a CodaLab submission (or evaluate --split train)")
+
+
+def is_root_only(valid: np.ndarray) -> bool:
+    """True when ground truth exists for joint 0 only (HO-3D evaluation meta files)."""
+    return bool(valid[:, 0].any() and not valid[:, 1:].any())
+
+
+def _root_only_core(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, grid: Any) -> dict[str, Any]:
+    v = valid[:, :1]
+    err, ve = joint_errors_mm(pred[:, :1], gt[:, :1], v)
+    st = keypoint_stats(err, ve, grid, "per_keypoint")
+    used = int(v.sum())
+    return {"metrics": {"root_mpjpe_mm": st.mean_mm, "root_median_mm": st.median_mm, "root_auc": st.auc},
+            "pck": {"root": list(st.pck)}, "num_frames": int(len(pred)), "num_evaluated_frames": used,
+            "num_skipped_frames": int(len(pred) - used), "num_valid_joints": used}
+
+
+def _root_only_result(protocol: str, col: Collected) -> dict[str, Any]:
+    """Protocol-shaped result of the absolute root error (for splits whose GT is the root only)."""
+    proto = get_protocol(protocol)
+    grid = get_grid(proto.grid)
+    core = _root_only_core(col.pred_joints, col.gt_joints, col.gt_valid, grid)
+    res: dict[str, Any] = {
+        "protocol": proto.name,
+        "description": f"{proto.description} ROOT ONLY: absolute wrist position error in the camera frame.",
+        "threshold_grid": grid.name, "threshold_grid_source": grid.source, "thresholds_mm": list(grid.thresholds_mm),
+        "pck_mode": "per_keypoint", "primary_metric": "root_mpjpe_mm",
+        "settings": {"joint_order": proto.joint_order, "units": "mm", "ground_truth": "root joint only"},
+        "metrics": core["metrics"], "pck": core["pck"], "pck_modes": {"root": "per_keypoint"},
+        **{k: core[k] for k in ("num_frames", "num_evaluated_frames", "num_skipped_frames", "num_valid_joints")},
+    }
+    per_seq = {}
+    for s in sorted(set(col.sequences.tolist())):
+        m = col.sequences == s
+        c = _root_only_core(col.pred_joints[m], col.gt_joints[m], col.gt_valid[m], grid)
+        per_seq[s] = {k: v for k, v in c.items() if k != "pck"}
+    res["per_sequence"] = per_seq
+    return res
+
+
+def score(data: EvalData, col: Collected) -> dict[str, Any]:
+    """The protocol result of ``col`` plus the dataset's metadata (counts, crop note, notes, settings)."""
+    valid = col.gt_valid
+    if not valid.any():
+        raise DataFileError(data.root, f"no 3D ground truth among the evaluated {data.name} samples of split "
+                                       f"{data.split!r}", "this split may be unlabelled (e.g. a challenge test set)")
+    notes = list(data.notes)
+    if is_root_only(valid):
+        res = _root_only_result(data.protocol, col)
+        notes.append(ROOT_ONLY_NOTE)
+        mesh_note = "no mesh metrics (root-only ground truth)"
+    else:
+        kw: dict[str, Any] = {}
+        mesh_note = col.mesh_note or data.mesh_note
+        if col.pred_verts is not None and col.gt_verts is not None:
+            if np.isfinite(col.gt_verts).all(axis=(1, 2)).any():
+                kw.update(pred_verts=col.pred_verts, gt_verts=col.gt_verts)
+            else:
+                mesh_note = "no mesh metrics: no evaluated sample has a GT mesh"
+        if isinstance(data.gt_mesh, _SyntheticMeshGT) and data.gt_mesh.num_mismatched:
+            notes.append(f"{data.gt_mesh.num_mismatched} GT meshes did not reproduce the stored GT joints "
+                         f"(> {MESH_CHECK_TOL_M * 1e3:g} mm) and were left out of the mesh metrics")
+        res = evaluate_protocol(data.protocol, col.pred_joints, col.gt_joints, valid, sequences=col.sequences,
+                                root_is_palm=data.root_is_palm, **kw)
+    res.update({
+        "dataset": data.name, "dataset_root": str(data.root), "split": data.split, "input_size": data.input_size,
+        "crop": data.crop, "dataset_settings": data.settings, "mesh": mesh_note, "notes": notes,
+        "num_samples": int(len(col.pred_joints)),
+    })
+    return res
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------
+_META_LINES = (("checkpoint", "checkpoint"), ("checkpoint_sha256", "sha256"), ("checkpoint_kind", "kind"),
+               ("adapt", "adapted pipeline"), ("dataset_root", "dataset root"), ("split", "split"),
+               ("input_size", "input size (px)"), ("num_samples", "samples"), ("sample_selection", "selection"),
+               ("crop", "input crop"), ("mesh", "meshes"))
+
+
+def _run_section(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["## Run details", ""]
+    for label, r in rows.items():
+        lines.append(f"### {label}")
+        lines.append("")
+        for key, name in _META_LINES:
+            if r.get(key) not in (None, ""):
+                value = f"`{r[key]}`" if key in ("checkpoint", "checkpoint_sha256", "dataset_root") else r[key]
+                lines.append(f"- {name}: {value}")
+        settings = {**r.get("settings", {}), **{f"loader.{k}": v for k, v in r.get("dataset_settings", {}).items()}}
+        if settings:
+            lines.append("- settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+        for note in r.get("notes", []):
+            lines.append(f"- **note**: {note}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _per_sequence_csv(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    keys: list[str] = []
+    for r in rows.values():
+        for s in (r.get("per_sequence") or {}).values():
+            keys += [k for k in s["metrics"] if k not in keys]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["method", "sequence", "num_frames", "num_skipped_frames", "num_valid_joints", *keys])
+    for label, r in rows.items():
+        for seq, s in (r.get("per_sequence") or {}).items():
+            w.writerow([label, seq, s.get("num_frames"), s.get("num_skipped_frames"), s.get("num_valid_joints"),
+                        *[_csv_num(s["metrics"].get(k)) for k in keys]])
+    return buf.getvalue()
+
+
+def _csv_num(x: Any) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    return f"{float(x):.6g}"
+
+
+def write_evaluation(rows: Mapping[str, Mapping[str, Any]], out_dir: str | Path, name: str,
+                     compare_published: bool = False) -> dict[str, Path]:
+    """JSON (every number), markdown table (+ run details), PCK PNG and per-sequence CSV; returns the paths."""
+    from hoi_adapt.eval.published import comparison_rows
+    from hoi_adapt.eval.report import write_results
+
+    first = next(iter(rows.values()))
+    comparison = comparison_rows(first["protocol"]) if compare_published else None
+    paths = write_results(dict(rows), out_dir, name, comparison=comparison)
+    md = paths["md"].read_text(encoding="utf-8").rstrip("\n") + "\n\n" + _run_section(rows)
+    with atomic_path(paths["md"]) as tmp:
+        tmp.write_text(md, encoding="utf-8")
+    paths["csv"] = Path(out_dir) / f"{name}_per_sequence.csv"
+    with atomic_path(paths["csv"]) as tmp:
+        tmp.write_text(_per_sequence_csv(rows), encoding="utf-8")
+    return paths
+
+
+def default_out_dir(dataset: str, spec: ModelSpec, base: str | Path = "outputs/eval") -> Path:
+    """``outputs/eval/<dataset>_<ckpt stem>[_adapt]/``."""
+    return Path(base) / f"{dataset}_{Path(spec.ckpt).stem}{'_adapt' if spec.adapt else ''}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------------------
+def checkpoint_info(ckpt: str | Path) -> tuple[str, int | None]:
+    """(kind, recorded training input size or None) of a checkpoint, validating it (one read).
+
+    The size is looked up where ``hoi-adapt predict`` looks: hoi_adapt metadata ``input_size``/``image_size``,
+    then the datamodule's / module's ``image_size`` hyper-parameter.
+    """
+    from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY
+    from hoi_adapt.lit.load import read_checkpoint
+
+    c = read_checkpoint(ckpt)
+    meta = c.get(CHECKPOINT_KEY) or {}
+    candidates = [meta.get("input_size"), meta.get("image_size")]
+    for key in ("datamodule_hyper_parameters", "hyper_parameters"):
+        hp = c.get(key)
+        if isinstance(hp, Mapping):
+            candidates.append(hp.get("image_size"))
+    size = next((int(v) for v in candidates
+                 if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0), None)
+    return str(meta.get("kind", "unknown")), size
+
+
+def _predictor_fn(predictor: torch.nn.Module, device: str | torch.device) -> PredictFn:
+    def predict(batch: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
+        return predictor(batch["image"].to(device), batch["K"].to(device))
+
+    return predict
+
+
+def evaluate_predict_fn(
+    predict: PredictFn, dataset: str, root: str | Path, split: str | None = None, *, protocol: str | None = None,
+    batch_size: int = 32, num_workers: int = 0, limit: int | None = None, image_size: int | None = DEFAULT_IMAGE_SIZE,
+    mano_path: str | None = None, dataset_options: Mapping[str, Any] | None = None, progress: bool = False,
+    out_dir: str | Path | None = None, label: str = "model", compare_published: bool = False,
+) -> dict[str, Any]:
+    """Evaluate any ``predict(batch)`` callable (see :func:`collect`); writes files when ``out_dir`` is given."""
+    data = build_eval_data(dataset, root, split, protocol=protocol, image_size=image_size, mano_path=mano_path,
+                           dataset_options=dataset_options)
+    col = collect(data, predict, batch_size=batch_size, num_workers=num_workers, limit=limit, progress=progress)
+    res = score(data, col)
+    res["sample_selection"] = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
+    if out_dir is not None:
+        paths = write_evaluation({label: res}, out_dir, data.name, compare_published)
+        res["files"] = {k: str(v) for k, v in paths.items()}
+    return res
+
+
+def _selection_text(n: int, limit: int | None) -> str:
+    if limit is None or limit >= n:
+        return f"all {n} samples"
+    return f"{len(select_indices(n, limit))} of {n} samples, evenly spaced (limit={limit})"
+
+
+def evaluate_checkpoints(
+    models: Sequence[ModelSpec], dataset: str, root: str | Path, split: str | None = None, *,
+    out_dir: str | Path | None = None, batch_size: int = 32, device: str = "cpu", limit: int | None = None,
+    num_workers: int = 0, mano_path: str | None = None, compare_published: bool = False,
+    protocol: str | None = None, image_size: int | None = None, dataset_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Several models on one dataset (one table, one plot). Returns ``{"rows": {label: result}, "files": ...}``.
+
+    ``image_size`` None: the first checkpoint's recorded training input size, else 128 (synthetic worlds:
+    the same rule). ``--adapt`` with an estimator checkpoint, missing or foreign checkpoints raise
+    :class:`~hoi_adapt.utils.errors.CheckpointError` before any data is read.
+    """
+    from hoi_adapt.inference import load_predictor
+    from hoi_adapt.lit.load import checkpoint_sha256
+    from hoi_adapt.utils.errors import CheckpointError
+
+    if not models:
+        raise ConfigError("no checkpoint to evaluate")
+    labels = unique_labels(models)
+    infos = [checkpoint_info(m.ckpt) for m in models]  # validates every checkpoint before any data is read
+    for spec, (kind, _) in zip(models, infos):
+        if spec.adapt and kind != "adapt":
+            raise CheckpointError(spec.ckpt, f"--adapt needs an adaptation checkpoint; this checkpoint's kind is "
+                                             f"{kind!r}")
+    kinds = [kind for kind, _ in infos]
+    if image_size is None:
+        image_size = infos[0][1] or DEFAULT_IMAGE_SIZE
+    data = build_eval_data(dataset, root, split, protocol=protocol, image_size=image_size, mano_path=mano_path,
+                           dataset_options=dataset_options)
+    rows: dict[str, dict[str, Any]] = {}
+    selection = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
+    for spec, label, kind in zip(models, labels, kinds):
+        predictor = load_predictor(spec.ckpt, adapt=spec.adapt, mano_path=mano_path, device=device)
+        col = collect(data, _predictor_fn(predictor, device), batch_size=batch_size, num_workers=num_workers,
+                      limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")
+        bad = int((~np.isfinite(col.pred_joints).all(axis=(1, 2))).sum())
+        if bad:
+            raise CheckpointError(spec.ckpt, f"the model predicted non-finite joints for {bad} of "
+                                             f"{len(col.pred_joints)} samples (diverged weights?)")
+        res = score(data, col)
+        res.update({"label": label, "checkpoint": str(Path(spec.ckpt).resolve()),
+                    "checkpoint_sha256": checkpoint_sha256(spec.ckpt), "checkpoint_kind": kind,
+                    "adapt": bool(spec.adapt), "sample_selection": selection,
+                    "hand_model": str(getattr(predictor.estimator.hand_model, "source_path", ""))})
+        rows[label] = res
+        del predictor
+    out: dict[str, Any] = {"dataset": data.name, "protocol": data.protocol, "split": data.split, "rows": rows}
+    if out_dir is not None:
+        out["files"] = write_evaluation(rows, out_dir, data.name, compare_published)
+    return out
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path, dataset: str, root: str | Path, split: str | None = None, adapt: bool = False,
+    out_dir: str | Path | None = None, batch_size: int = 32, device: str = "cpu", limit: int | None = None,
+    num_workers: int = 0, mano_path: str | None = None, compare_published: bool = False, label: str | None = None,
+    *, protocol: str | None = None, image_size: int | None = None, dataset_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """One checkpoint on one dataset: its result dict (see :func:`score`), plus ``files`` when written.
+
+    ``out_dir`` None writes nothing (the CLI's default folder is :func:`default_out_dir`). See
+    :func:`evaluate_checkpoints` for the other arguments.
+    """
+    spec = ModelSpec(Path(ckpt), adapt, label)
+    out = evaluate_checkpoints([spec], dataset, root, split, out_dir=out_dir, batch_size=batch_size, device=device,
+                               limit=limit, num_workers=num_workers, mano_path=mano_path,
+                               compare_published=compare_published, protocol=protocol, image_size=image_size,
+                               dataset_options=dataset_options, progress=progress)
+    res = next(iter(out["rows"].values()))
+    if "files" in out:
+        res["files"] = {k: str(v) for k, v in out["files"].items()}
+    return res
+
+
+def oracle_prediction(batch: Mapping[str, Any], root_is_palm: bool = False) -> dict[str, torch.Tensor]:
+    """The prediction of a perfect model for ``batch``: its GT joints, re-rooted at the wrist when the GT's
+    joint 0 is STB's palm (our model always predicts a wrist-rooted skeleton). For sanity checks."""
+    gt = batch["joints3d"].double().numpy()
+    if root_is_palm:
+        gt = replace_root(gt, wrist_from_palm(gt))
+    return {"joints3d": torch.as_tensor(gt)}
+
+
+__all__ = [
+    "Collected", "DEFAULT_PROTOCOLS", "DEFAULT_SPLITS", "EvalData", "ModelSpec", "ROOT_ONLY_NOTE", "build_eval_data",
+    "collect", "default_out_dir", "evaluate_checkpoint", "evaluate_checkpoints", "evaluate_predict_fn",
+    "checkpoint_info", "is_root_only", "known_datasets", "oracle_prediction", "score", "select_indices",
+    "unique_labels",
+    "write_evaluation",
+]
+
