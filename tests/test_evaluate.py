@@ -297,3 +297,13 @@ def test_select_indices_spreads_over_the_dataset():
     assert len(select_indices(1000, 7)) == 7 and select_indices(1000, 7)[-1] == 999
     with pytest.raises(ConfigError):
         select_indices(5, 0)
+
+
+def test_input_size_defaults_to_the_checkpoints_training_size(tiny_estimator_ckpt, tiny_world, tmp_path):
+    ckpt = torch.load(tiny_estimator_ckpt, map_location="cpu", weights_only=True)
+    ckpt["datamodule_hyper_parameters"] = {"image_size": 48}
+    path = tmp_path / "sized.ckpt"
+    torch.save(ckpt, path)
+    res = evaluate_checkpoint(path, "synthetic", tiny_world, limit=2, progress=False)
+    assert res["input_size"] == 48 and "48 px" in res["crop"] and res["num_samples"] == 2
+    assert evaluate_checkpoint(tiny_estimator_ckpt, "synthetic", tiny_world, limit=1, progress=False)["input_size"] == 128

@@ -356,6 +356,7 @@ class AdaptModule(pl.LightningModule):
         checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe(
             "adapt", {"estimator": self.estimator, "generator": self.generator, "discriminator": self.discriminator,
                       **({"guidance": self.guidance} if self.guidance is not None else {})},
+            input_size=checkpointing.trained_input_size(self),
         )
         phase = self.phase()
         checkpoint[SCHEDULE_KEY] = {

@@ -61,3 +61,11 @@ def record_dataclass_hparams(module: Any, **values: Any) -> None:
 
     for name, value in values.items():
         module.hparams[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def trained_input_size(module: Any) -> int | None:
+    """The network input size of the data the module is trained on (recorded so inference resizes alike)."""
+    trainer = getattr(module, "_trainer", None)
+    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+    size = getattr(datamodule, "image_size", None)
+    return int(size) if size else None

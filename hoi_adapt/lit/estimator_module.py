@@ -145,7 +145,7 @@ class EstimatorModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = checkpointing.strip_hand_model(checkpoint["state_dict"])
-        checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe("estimator", {"estimator": self.estimator})
+        checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe("estimator", {"estimator": self.estimator}, input_size=checkpointing.trained_input_size(self))
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpointing.restore_hand_model(checkpoint["state_dict"], self)
