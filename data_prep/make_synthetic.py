@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the synthetic hand-object world (same program as ``hoi-adapt synth``).
 
-    python data_prep/make_synthetic.py [-c configs/synth/demo.yaml] [--out outputs/world] [--workers N]
+    python data_prep/make_synthetic.py [-c configs/synth/demo.yaml] [--out outputs/world/<config name>] [--workers N]
                                        [--splits a,b] [--seed S] [--sheet] [--no-progress]
 
 The on-disk layout is documented in ``hoi_adapt/synth/format.py``. Same config and seed give byte-identical

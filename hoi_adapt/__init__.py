@@ -11,7 +11,7 @@ __all__ = ["__version__", "predict"]
 
 def __getattr__(name: str):
     if name == "predict":
-        from hoi_adapt.predict import predict
+        from hoi_adapt.prediction import predict  # the module is named prediction so this name stays a function
 
         return predict
     raise AttributeError(f"module 'hoi_adapt' has no attribute {name!r}")

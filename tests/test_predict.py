@@ -12,7 +12,7 @@ import torch
 
 from hoi_adapt.data import crop as C
 from hoi_adapt.data.image_io import read_image
-from hoi_adapt.predict import (CROP_SCALE, PredictWarning, box_from_mask, default_intrinsics, predict, project)
+from hoi_adapt.prediction import CROP_SCALE, PredictWarning, box_from_mask, default_intrinsics, predict, project
 from hoi_adapt.synth.format import ANNOTATIONS_FILE, image_path
 
 SIZE = 64  # network input in these tests (speed); the crop geometry does not depend on it

@@ -10,7 +10,7 @@ import torch
 
 from hoi_adapt.cli import main as cli_main
 from hoi_adapt.io.mesh_io import read_obj
-from hoi_adapt.predict import INDEX_FILE, main, predict, project
+from hoi_adapt.prediction import INDEX_FILE, main, predict, project
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 
 SIZE = 64
@@ -184,3 +184,25 @@ def test_errors_name_the_problem(tiny_estimator_ckpt, folder, tmp_path, capsys):
     with pytest.raises(DataFileError, match="Kbad.json"):
         predict(tiny_estimator_ckpt, folder / "wide.png", K=kbad)
     assert not (tmp_path / "o").exists()  # nothing was written by the failed runs
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA"):
+            predict(tiny_estimator_ckpt, folder / "wide.png", device="cuda")
+
+
+def test_mapping_entries_that_match_no_image_are_reported(tiny_estimator_ckpt, folder):
+    from hoi_adapt.prediction import PredictWarning
+
+    with pytest.warns(PredictWarning, match="matched no input image: wdie.png"):
+        r = predict(tiny_estimator_ckpt, folder / "wide.png", K={"wdie.png": [1, 1, 0, 0], "*": [200, 200, 80, 45]},
+                    input_size=SIZE)[0]
+    assert r["camera"]["K"][0][0] == 200 and r["camera"]["source"].endswith("['*']")
+
+
+def test_package_level_predict_stays_callable_after_the_submodule_import(tiny_estimator_ckpt, folder):
+    import hoi_adapt
+    import hoi_adapt.prediction as module
+
+    assert hoi_adapt.predict is module.predict
+    r = hoi_adapt.predict(tiny_estimator_ckpt, folder / "wide.png", K=[200, 200, 80, 45], boxes=[60, 20, 100, 70],
+                          input_size=SIZE)
+    assert len(r) == 1 and r[0]["crop"]["source"] == "box"

@@ -573,18 +573,10 @@ def checkpoint_info(ckpt: str | Path) -> tuple[str, int | None]:
     then the datamodule's / module's ``image_size`` hyper-parameter.
     """
     from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY
-    from hoi_adapt.lit.load import read_checkpoint
+    from hoi_adapt.lit.load import checkpoint_input_size, read_checkpoint
 
     c = read_checkpoint(ckpt)
-    meta = c.get(CHECKPOINT_KEY) or {}
-    candidates = [meta.get("input_size"), meta.get("image_size")]
-    for key in ("datamodule_hyper_parameters", "hyper_parameters"):
-        hp = c.get(key)
-        if isinstance(hp, Mapping):
-            candidates.append(hp.get("image_size"))
-    size = next((int(v) for v in candidates
-                 if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0), None)
-    return str(meta.get("kind", "unknown")), size
+    return str((c.get(CHECKPOINT_KEY) or {}).get("kind", "unknown")), checkpoint_input_size(c)
 
 
 def _predictor_fn(predictor: torch.nn.Module, device: str | torch.device) -> PredictFn:

@@ -96,3 +96,24 @@ def load_pipeline(path: str | Path, mano_path: str | None = None) -> nn.Module:
 
 def checkpoint_kind(path: str | Path) -> str:
     return str(read_checkpoint(path)[CHECKPOINT_KEY].get("kind", "unknown"))
+
+
+def checkpoint_input_size(ckpt: dict[str, Any]) -> int | None:
+    """The network input size a checkpoint was trained at (hoi_adapt metadata, else data hyper-parameters)."""
+    meta = ckpt.get(CHECKPOINT_KEY) or {}
+    candidates = [meta.get("input_size"), meta.get("image_size")]
+    for key in ("datamodule_hyper_parameters", "hyper_parameters"):
+        hp = ckpt.get(key)
+        if isinstance(hp, dict):
+            candidates.append(hp.get("image_size"))
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return int(value)
+        if hasattr(value, "item") and not isinstance(value, bool):  # numpy integer
+            try:
+                v = int(value.item())
+            except (TypeError, ValueError):
+                continue
+            if v > 0:
+                return v
+    return None

@@ -36,6 +36,7 @@ from torch import nn
 from hoi_adapt.render.cameras import cameras_from_K
 from hoi_adapt.render.fragments import recompute_fragments, screen_face_verts
 from hoi_adapt.render.shading import OBJECT_COLOR, SKIN_COLOR, Lighting, vertex_colors
+from hoi_adapt.render.tiled import rasterize_tiled, supports_tiling
 from hoi_adapt.utils.errors import ConfigError
 
 #: Layer labels in :attr:`RenderOutput.labels`.
@@ -151,6 +152,11 @@ class HandObjectRenderer(nn.Module):
             recompute the used fragments' zbuf / barycentrics / distances with torch ops (same values, fast
             vectorised backward). ``"auto"`` (default): torch on CPU, pytorch3d on CUDA. ``z_clip_value``
             forces pytorch3d.
+        tile_size: opt-in screen tiling of the *hard* pass on CPU (:mod:`hoi_adapt.render.tiled`): each
+            ``tile_size`` square is rasterised with only the faces overlapping it, emulating the GPU's
+            binning (~5x faster at 128 px with 16-32 px tiles; equal to the untiled pass up to float ties
+            on edges). Ignored on CUDA, for blurred (soft) passes, with ``z_clip_value`` and when
+            gradients must come from PyTorch3D's own backward. None (default): off.
     """
 
     def __init__(
@@ -168,6 +174,7 @@ class HandObjectRenderer(nn.Module):
         max_faces_per_bin: int | None = None,
         z_clip_value: float | None = None,
         grad_mode: GradMode = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__()
         self.image_size = self._check_size(image_size, "image_size")
@@ -184,7 +191,10 @@ class HandObjectRenderer(nn.Module):
             raise ConfigError(f"bin_size must be 'auto', None or an int >= 0, got {bin_size!r}")
         if grad_mode not in ("auto", "torch", "pytorch3d"):
             raise ConfigError(f"grad_mode must be 'auto', 'torch' or 'pytorch3d', got {grad_mode!r}")
+        if tile_size is not None and (not isinstance(tile_size, int) or tile_size < 1):
+            raise ConfigError(f"tile_size must be None or a positive int, got {tile_size!r}")
         self.grad_mode = grad_mode
+        self.tile_size = tile_size
         self.faces_per_pixel = int(faces_per_pixel)
         self.sigma = float(sigma)
         self.silhouette_faces_per_pixel = int(silhouette_faces_per_pixel)
@@ -249,6 +259,10 @@ class HandObjectRenderer(nn.Module):
             cull_backfaces=False,  # back faces are layers too: needed to see a hand behind a closed object
         )
         rasterizer = MeshRasterizer(cameras=cameras, raster_settings=settings)
+        tiled = self.tile_size is not None and device.type == "cpu" and blur == 0.0 and (torch_grads or not wants_grad)
+        if tiled and supports_tiling(rasterizer):
+            fragments = rasterize_tiled(rasterizer, meshes.detach(), self.tile_size)  # type: ignore[arg-type]
+            return fragments, cameras, (screen_face_verts(meshes, K) if torch_grads else None)
         if torch_grads:
             return rasterizer(meshes.detach()), cameras, screen_face_verts(meshes, K)
         return rasterizer(meshes), cameras, None

@@ -3,6 +3,7 @@
 ::
 
     <root>/world.json                      resolved generation config, format version, hand-model id
+    <root>/contact_sheet.png               optional overview (``hoi-adapt synth --sheet``); not read back
     <root>/<split>/hand/000123.png         hand-only image: the hand alone on the hand-only background
     <root>/<split>/hoi/000123.png          hand-object image (splits with objects only)
     <root>/<split>/mask/000123.png         RGB mask PNG, 0/255 per channel:

@@ -29,7 +29,7 @@ from hoi_adapt.synth.config import SplitSpec, WorldConfig
 from hoi_adapt.synth.grasp import place_object
 from hoi_adapt.synth.objects import make_object, texture_colors
 from hoi_adapt.synth.styles import DomainStyle, sample_appearance
-from hoi_adapt.synth.views import crop_intrinsics, estimate_occlusion, vertex_normals
+from hoi_adapt.synth.views import crop_intrinsics, estimate_occlusion
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.io import atomic_path, write_json_atomic
 
@@ -75,8 +75,8 @@ class WorldRenderer:
         self.samplers = {side: PoseSampler(m, seed=0) for side, m in self.models.items()}
         self.faces = self.models["right"].faces.numpy()
         size = (cfg.image_size, cfg.image_size)
-        self.renderer_obj = HandObjectRenderer(image_size=size, faces_per_pixel=cfg.faces_per_pixel)
-        self.renderer_hand = HandObjectRenderer(image_size=size, faces_per_pixel=1)
+        self.renderer_obj = HandObjectRenderer(image_size=size, faces_per_pixel=cfg.faces_per_pixel, tile_size=cfg.tile_size)
+        self.renderer_hand = HandObjectRenderer(image_size=size, faces_per_pixel=1, tile_size=cfg.tile_size)
         self.backgrounds = BackgroundFolder(cfg.background_folder) if cfg.background_folder else None
         rest = self.models["right"].v_template.numpy().astype(np.float64)
         # Low-frequency per-vertex skin variation (fixed pattern, modulated per sample).
@@ -127,9 +127,9 @@ class WorldRenderer:
         transl = target - (np.einsum("mij,j->mi", rots, centre0 - root) + root)  # (M,3)
         if split.with_object:
             hand_cam = np.einsum("mij,vj->mvi", rots, verts0 - root) + root + transl[:, None]
-            normals = vertex_normals(hand_cam, self.faces)
+            obj_cam = np.einsum("mij,vj->mvi", rots, obj_verts0 - root) + root + transl[:, None]
             centre_cam = np.einsum("mij,j->mi", rots, placement.centre - root) + root + transl
-            occ = estimate_occlusion(hand_cam, normals, centre_cam, rots @ placement.rotation, obj.semi_axes)
+            occ = estimate_occlusion(hand_cam, self.faces, obj_cam, centre_cam)
             wanted = rng.uniform(*cfg.occlusion_range)
             best = int(np.argmin(np.abs(occ - wanted)))
         else:

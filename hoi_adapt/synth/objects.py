@@ -2,8 +2,8 @@
 
 All primitives are surfaces of revolution (a profile lathed around the z axis) or a torus, which gives
 one code path with outward winding by construction and a face budget of a few hundred faces (the CPU
-rasteriser costs pixels x faces). Each mesh comes with an approximating ellipsoid used to estimate occlusion
-cheaply before rendering.
+rasteriser costs pixels x faces). Each mesh also carries an approximating ellipsoid (its semi-axes), a
+cheap stand-in for its extent.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class ObjectMesh:
 
     verts: np.ndarray  # (V,3) float64, metres
     faces: np.ndarray  # (F,3) int64, outward winding
-    semi_axes: np.ndarray  # (3,) semi-axes of an ellipsoid approximating the object (occlusion estimates)
+    semi_axes: np.ndarray  # (3,) semi-axes of an ellipsoid approximating the object
     family: str
     uv: np.ndarray  # (V,2) surface parameters in [0,1] (around, along) for procedural textures
 

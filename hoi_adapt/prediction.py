@@ -27,9 +27,19 @@ exact OpenCV pixel-centre affines):
 
 Files written per image into ``--out`` (all atomically): ``<stem>.json`` (schema below), ``<stem>.obj``
 (mesh, camera frame, metres, outward faces), ``<stem>_overlay.png`` (shaded mesh + skeleton on the original
-image), with ``--adapt`` also ``<stem>_hand_only.png`` (the generator's hand-only translation of the crop);
-and ``predictions.json``, an index of the folder. Existing files are never overwritten unless an earlier
-``hoi-adapt predict`` run wrote them (listed in that index), and an input image is never overwritten.
+image), with ``--adapt`` also ``<stem>_hand_only.png`` (the generator's hand-only translation of the crop, mirrored
+back for left hands);
+and ``predictions.json``, an index of the folder. No data is lost: an input image is never overwritten, and
+an existing file only when an earlier ``hoi-adapt predict`` run wrote it and it is unchanged since (the
+index records each file's sha256), so ``--out`` may be the input folder; files listed in the index are not
+taken as input images on a rerun. Images sharing a stem (``a.jpg``, ``a.png``) get distinct output stems.
+An unreadable image stops the run with an error naming it; results of finished batches stay indexed.
+
+``--K-file``: ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``, ``[fx, fy, cx, cy]`` or ``{"fx":, "fy":, "cx":, "cy":}``
+for every image, or an object mapping file names (or paths, stems; ``"*"``: any other image) to one of
+these. ``--boxes``: an object mapping file names to ``[x0, y0, x1, y1]`` (pixels, ``null``: automatic).
+A box must overlap the image (parts outside are padded black). Values starting with ``-`` need the
+``--K=...`` / ``--box=...`` spelling.
 
 ``<stem>.json`` (``schema_version`` 1)::
 
@@ -53,11 +63,12 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from hoi_adapt.data import crop as C
+from hoi_adapt.lit.load import checkpoint_input_size
 from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
 
 SCHEMA = "hoi_adapt.predict"
@@ -350,22 +361,6 @@ def box_from_mask(mask_prob: np.ndarray, A: np.ndarray, input_size: int, height:
 
 
 # ============================================================================ model and checkpoint
-def checkpoint_input_size(ckpt: Mapping[str, Any]) -> int | None:
-    """The network input size recorded with a checkpoint (hoi_adapt metadata or datamodule hparams)."""
-    from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY
-
-    meta = ckpt.get(CHECKPOINT_KEY) or {}
-    candidates = [meta.get("input_size"), meta.get("image_size")]
-    for key in ("datamodule_hyper_parameters", "hyper_parameters"):
-        hp = ckpt.get(key)
-        if isinstance(hp, Mapping):
-            candidates.append(hp.get("image_size"))
-    for value in candidates:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0:
-            return int(value)
-    return None
-
-
 def _resolve_device(device: Any) -> Any:
     import torch
 
@@ -811,7 +806,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"hoi-adapt predict: {n} image(s) -> {Path(args.out) / INDEX_FILE}")
     return 0
-
-
-__all__ = ["predict", "iter_predictions", "main", "default_intrinsics", "parse_K", "parse_box", "box_from_mask",
-           "collect_inputs", "project", "write_prediction", "checkpoint_input_size", "PredictWarning"]

@@ -1,0 +1,108 @@
+"""Screen-tiled hard rasterisation on CPU: PyTorch3D's naive rasteriser, fed one tile at a time.
+
+Why: PyTorch3D has coarse-to-fine binning only on CUDA; its CPU path tests every face of a mesh at every
+pixel, so a scene costs about pixels x faces. Cutting the image into ``tile_size`` squares and giving
+each tile, as its own batch element, only the faces whose screen bounding box overlaps it does on the CPU
+what the GPU's binning does: the same rasteriser (``pytorch3d._C.rasterize_meshes``) then tests each pixel
+against the few faces near it. For 128-px hand+object scenes this is about 5x faster.
+
+How: the meshes are projected to the full image's NDC once (``MeshRasterizer.transform``); a tile at pixel
+offset ``(x0, y0)`` is a ``T x T`` image whose NDC coordinates are an affine function of the full image's
+(``x_t = 1 - (2/T)(u - x0)`` with screen ``u = W/2 - x * min(H, W)/2``, likewise y; z is unchanged), so
+each selected face's vertices are mapped into its tile's NDC and rasterised there. The outputs are put
+back into full-image layout with face indices into the original packed faces; ``dists`` are rescaled to
+the full image's NDC units.
+
+Results equal the untiled pass up to float rounding: the same faces are tested at the same pixel centres
+in a rescaled coordinate frame, so only a pixel centre lying on an edge to within ~1e-7 can flip between
+the two adjacent faces (or, on a silhouette edge, between covered and not); measured on the synthetic
+world's scenes that is about 2 pixels in a million (see ``tests/test_render_tiled.py``).
+"""
+from __future__ import annotations
+
+import torch
+from pytorch3d import _C
+from pytorch3d.renderer import MeshRasterizer
+from pytorch3d.renderer.mesh.rasterizer import Fragments
+from pytorch3d.structures import Meshes
+
+#: Extra margin (pixels) around a face's bounding box when assigning it to tiles; a face given to a tile it
+#: does not touch costs a little time and changes nothing, a face missing from a tile it touches would.
+TILE_MARGIN_PX = 1.0
+
+
+def supports_tiling(rasterizer: MeshRasterizer) -> bool:
+    """Whether :func:`rasterize_tiled` reproduces ``rasterizer``: hard, unclipped, CPU-style settings."""
+    s = rasterizer.raster_settings
+    cameras = rasterizer.cameras
+    znear = cameras.get_znear() if cameras is not None else None
+    return (
+        s.blur_radius == 0.0
+        and s.z_clip_value is None
+        and not s.cull_to_frustum
+        and (znear is None or not cameras.is_perspective())  # MeshRasterizer would clip at znear / 2
+        and (s.clip_barycentric_coords in (None, False))
+    )
+
+
+def _tile_layout(t: torch.Tensor, n: int, nty: int, ntx: int, size: int, height: int, width: int) -> torch.Tensor:
+    """(n * nty * ntx, T, T, ...) tile outputs -> (n, H, W, ...) full-image layout."""
+    rest = t.shape[3:]
+    t = t.reshape(n, nty, ntx, size, size, *rest)
+    t = t.permute(0, 1, 3, 2, 4, *range(5, t.dim())).reshape(n, nty * size, ntx * size, *rest)
+    return t[:, :height, :width]
+
+
+def rasterize_tiled(rasterizer: MeshRasterizer, meshes: Meshes, tile_size: int) -> Fragments:
+    """Rasterise ``meshes`` like ``rasterizer(meshes)`` does, tile by tile (no autograd through it).
+
+    Args:
+        rasterizer: a ``MeshRasterizer`` with screen cameras and hard settings (see :func:`supports_tiling`).
+        meshes: world-space meshes, one per camera.
+        tile_size: side of the square tiles in pixels (16-32 suits 64-256 px images).
+
+    Returns:
+        ``Fragments`` with the shapes and meaning of the untiled pass (detached).
+    """
+    if tile_size < 1:
+        raise ValueError(f"tile_size must be >= 1, got {tile_size}")
+    if not supports_tiling(rasterizer):
+        raise ValueError("tiled rasterisation needs blur_radius 0, no z clipping and no frustum culling")
+    s = rasterizer.raster_settings
+    height, width = (s.image_size, s.image_size) if isinstance(s.image_size, int) else tuple(int(v) for v in s.image_size)
+    perspective_correct = s.perspective_correct if s.perspective_correct is not None else rasterizer.cameras.is_perspective()
+    device = meshes.device
+    T = int(tile_size)
+    with torch.no_grad():
+        proj = rasterizer.transform(meshes)
+        face_verts = proj.verts_packed()[proj.faces_packed()]  # (F, 3, 3) full-image NDC (z = view depth)
+        short = min(height, width)
+        u = width / 2 - face_verts[..., 0] * (short / 2)  # screen coordinates, pixel i spans [i, i + 1)
+        v = height / 2 - face_verts[..., 1] * (short / 2)
+        nty, ntx = -(-height // T), -(-width // T)
+        x0 = torch.arange(ntx, device=device, dtype=u.dtype) * T
+        y0 = torch.arange(nty, device=device, dtype=v.dtype) * T
+        m = TILE_MARGIN_PX
+        in_x = (u.amax(1)[:, None] >= x0 - m) & (u.amin(1)[:, None] <= x0 + T + m)  # (F, ntx)
+        in_y = (v.amax(1)[:, None] >= y0 - m) & (v.amin(1)[:, None] <= y0 + T + m)  # (F, nty)
+        face, ty, tx = (in_y[:, :, None] & in_x[:, None, :]).nonzero(as_tuple=True)
+        n = len(meshes)
+        mesh_of_face = torch.repeat_interleave(torch.arange(n, device=device), proj.num_faces_per_mesh())
+        tile = (mesh_of_face[face] * nty + ty) * ntx + tx
+        order = torch.argsort(tile, stable=True)  # tile-major, faces in their original order within a tile
+        face, ty, tx, tile = face[order], ty[order], tx[order], tile[order]
+        counts = torch.bincount(tile, minlength=n * nty * ntx)
+        first = torch.cumsum(counts, 0) - counts
+        tiled = face_verts[face]
+        tiled[..., 0] = tiled[..., 0] * (short / T) + (1.0 - (width - 2.0 * x0[tx]) / T)[:, None]
+        tiled[..., 1] = tiled[..., 1] * (short / T) + (1.0 - (height - 2.0 * y0[ty]) / T)[:, None]
+        neighbour = torch.full((tiled.shape[0],), -1, dtype=torch.int64, device=device)
+        p2f, zbuf, bary, dists = _C.rasterize_meshes(
+            tiled, first, counts, neighbour, (T, T), 0.0, s.faces_per_pixel, 0,
+            0, bool(perspective_correct), False, bool(s.cull_backfaces),
+        )
+        hit = p2f >= 0
+        p2f = torch.where(hit, face[p2f.clamp(min=0)], p2f)
+        dists = torch.where(hit, dists * (T / short) ** 2, dists)
+        layout = lambda t: _tile_layout(t, n, nty, ntx, T, height, width)  # noqa: E731
+        return Fragments(pix_to_face=layout(p2f), zbuf=layout(zbuf), bary_coords=layout(bary), dists=layout(dists))

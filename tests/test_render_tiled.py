@@ -1,0 +1,99 @@
+"""Tiled CPU rasterisation (``HandObjectRenderer(tile_size=...)``) equals the untiled pass."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hoi_adapt.render.renderer as renderer_module
+from hoi_adapt.render.renderer import HandObjectRenderer
+from hoi_adapt.synth.config import SplitSpec, WorldConfig
+from hoi_adapt.synth.generator import WorldRenderer
+from hoi_adapt.utils.errors import ConfigError
+
+MASKS = ("hand_visible_mask", "hand_full_mask", "object_mask", "object_full_mask", "alpha")
+
+
+@pytest.fixture(scope="module")
+def scenes() -> dict:
+    """Six hand+object scenes of the synthetic world (right hands), K for 64 px."""
+    cfg = WorldConfig(seed=21, image_size=64, view_candidates=4, splits=[SplitSpec("p", 12, "target", True)])
+    world = WorldRenderer(cfg)
+    drawn = [s for s in (world.draw(cfg.splits[0], i) for i in range(12)) if s.side == "right"][:6]
+    model = world.models["right"]
+    f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        verts = model(f32([s.global_orient for s in drawn]), f32([s.hand_pose for s in drawn]),
+                      f32([s.betas for s in drawn]), f32([s.transl for s in drawn])).vertices
+    return {"verts": verts, "faces": model.faces, "K": f32([s.K for s in drawn]),
+            "ov": [f32(s.object_verts) for s in drawn], "of": [torch.as_tensor(s.object_faces) for s in drawn]}
+
+
+def render(scene: dict, tile: int | None, size: tuple[int, int], K: torch.Tensor | None = None, fpp: int = 4):
+    r = HandObjectRenderer(image_size=size, faces_per_pixel=fpp, tile_size=tile)
+    with torch.no_grad():
+        return r(scene["verts"], scene["faces"], scene["K"] if K is None else K, scene["ov"], scene["of"])
+
+
+def compare(a, b) -> None:
+    p2f_same = a.pix_to_face == b.pix_to_face
+    assert float((~p2f_same).float().mean()) <= 1e-4  # only pixel centres on an edge (float ties) may differ
+    for key in MASKS:
+        assert float((getattr(a, key) != getattr(b, key)).float().mean()) <= 1e-4, key
+    assert torch.allclose(a.zbuf[p2f_same], b.zbuf[p2f_same], atol=1e-5)
+    same_px = p2f_same.all(-1)
+    for key in ("image", "hand_image"):
+        assert torch.allclose(getattr(a, key)[same_px], getattr(b, key)[same_px], atol=1e-4), key
+    assert torch.allclose(a.depth[same_px], b.depth[same_px], atol=1e-5)
+    assert int((a.pix_to_face >= 0).sum()) > 1000  # non-trivial scenes
+
+
+@pytest.fixture(scope="module")
+def untiled(scenes: dict):
+    return render(scenes, None, (64, 64))
+
+
+@pytest.mark.parametrize("tile", [8, 16, 20, 64])
+def test_tiled_pass_equals_untiled_pass(scenes: dict, untiled, tile: int) -> None:
+    compare(untiled, render(scenes, tile, (64, 64)))
+
+
+def test_meshes_beyond_the_borders_and_non_square_images(scenes: dict) -> None:
+    K = scenes["K"].clone()
+    K[:, 0, 0] *= 1.8  # zoom in: hands and objects leave the image on all sides
+    K[:, 1, 1] *= 1.8
+    K[:, 0, 2] += 10.0  # a 48 x 80 image (80 is not a multiple of the tile)
+    compare(render(scenes, None, (48, 80), K), render(scenes, 24, (48, 80), K))
+    compare(render(scenes, None, (48, 80), K, fpp=1), render(scenes, 16, (48, 80), K, fpp=1))
+
+
+def test_tiles_are_used_only_where_they_are_exact(scenes: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = renderer_module.rasterize_tiled
+    monkeypatch.setattr(renderer_module, "rasterize_tiled", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    verts, faces, K = scenes["verts"][:2], scenes["faces"], scenes["K"][:2]
+    tiled = HandObjectRenderer(image_size=(64, 64), tile_size=16)
+    with torch.no_grad():
+        tiled(verts, faces, K)
+    assert len(calls) == 1
+    tiled.soft_silhouette(verts, faces, K)  # blurred pass: never tiled
+    assert len(calls) == 1
+    p3d = HandObjectRenderer(image_size=(64, 64), tile_size=16, grad_mode="pytorch3d")
+    p3d(verts.clone().requires_grad_(True), faces, K).depth.sum().backward()  # PyTorch3D's own backward
+    assert len(calls) == 1
+
+
+def test_gradients_match_in_torch_grad_mode(scenes: dict) -> None:
+    grads = []
+    for tile in (None, 16):
+        v = scenes["verts"][:3].clone().requires_grad_(True)
+        out = HandObjectRenderer(image_size=(64, 64), tile_size=tile)(v, scenes["faces"], scenes["K"][:3])
+        (out.hand_image.sum() + 10 * out.hand_depth.sum()).backward()
+        grads.append(v.grad)
+    assert float(grads[0].abs().max()) > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-3)
+
+
+def test_bad_tile_size() -> None:
+    with pytest.raises(ConfigError, match="tile_size"):
+        HandObjectRenderer(tile_size=0)
