@@ -192,6 +192,31 @@ def test_occlusion_distribution_follows_the_configured_range(tiny_world: Path) -
     assert occ.max() > 0.4  # heavily occluded samples do occur
 
 
+def test_occlusion_estimate_of_a_simple_scene() -> None:
+    """A camera-facing square patch, half covered by a box in front of it; nothing hidden by a box behind."""
+    from hoi_adapt.synth.views import estimate_occlusion
+
+    n = 20
+    xs = np.linspace(-0.05, 0.05, n + 1)
+    grid = np.stack(np.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    verts = np.concatenate([grid, np.full((len(grid), 1), 0.5)], axis=1)
+    i = (np.arange(n)[:, None] * (n + 1) + np.arange(n)[None, :]).ravel()
+    faces = np.concatenate([np.stack([i, i + n + 1, i + 1], 1), np.stack([i + 1, i + n + 1, i + n + 2], 1)])
+    normal = np.cross(verts[faces[0, 1]] - verts[faces[0, 0]], verts[faces[0, 2]] - verts[faces[0, 0]])
+    assert normal[2] < 0  # the patch faces the camera
+
+    def box(x0: float, x1: float, z: float) -> np.ndarray:
+        return np.array([[x, y, zz] for x in (x0, x1) for y in (-0.3, 0.3) for zz in (z - 0.01, z + 0.01)])
+
+    front_left = box(-0.2, 0.0, 0.4)  # covers x/z in [-0.5, 0]: the patch's left half
+    behind = box(-0.3, 0.3, 0.6)
+    objects = np.stack([front_left, behind])
+    centres = objects.mean(1)
+    occ = estimate_occlusion(np.stack([verts, verts]), faces, objects, centres)
+    assert occ[0] == pytest.approx(0.5, abs=0.03)
+    assert occ[1] == 0.0
+
+
 def _occlusions(root: Path, rng: tuple[float, float]) -> np.ndarray:
     cfg = WorldConfig(seed=5, image_size=32, chunk_size=12, occlusion_range=rng,
                       splits=[SplitSpec("p", 24, "source", True)])

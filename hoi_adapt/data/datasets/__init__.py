@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hoi_adapt.data.datasets.adapted import AdaptedDataset
 from hoi_adapt.data.datasets.base import HandDataset, LayoutEntry, RawRecord
 from hoi_adapt.data.datasets.dexter_object import DexterObject
 from hoi_adapt.data.datasets.egodexter import EgoDexter
@@ -26,6 +27,7 @@ DATASETS: dict[str, type[HandDataset]] = {
     "freihand": FreiHAND,
     "ho3d": HO3D,
     "obman": ObMan,
+    "adapted": AdaptedDataset,
 }
 
 
