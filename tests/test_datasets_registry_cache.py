@@ -30,7 +30,7 @@ def all_roots(tmp_path_factory):
 
 
 def test_registry():
-    assert list(DATASETS) == ["dexter_object", "egodexter", "stb", "rhd", "freihand", "ho3d", "obman"]
+    assert list(DATASETS) == ["dexter_object", "egodexter", "stb", "rhd", "freihand", "ho3d", "obman", "adapted"]
     assert all(dataset_class(n).name == n for n in DATASETS)
     with pytest.raises(ConfigError, match="unknown dataset 'dexter'; known datasets: dexter_object, egodexter"):
         build_dataset("dexter", "/tmp", "test")

@@ -158,22 +158,20 @@ def test_adapted_loader_reads_back_exactly_what_was_written(exported, tiny_world
 
 
 def test_export_equals_the_predictor_on_the_same_inputs(exported, ckpts, tiny_world):
-    from hoi_adapt.export.module import mask_iou, skeleton_agreement
+    from hoi_adapt.export.module import mask_iou, render_silhouette, skeleton_agreement
     from hoi_adapt.inference import load_predictor
     from hoi_adapt.io.mesh_io import read_obj
-    from hoi_adapt.render.renderer import HandObjectRenderer
 
     out, _ = exported
     ann = np.load(out / fmt.ANNOTATIONS_FILE)
     src = _source(tiny_world)
     predictor = load_predictor(ckpts["adapt"], adapt=True)
-    renderer = HandObjectRenderer(image_size=(SIZE, SIZE), faces_per_pixel=1)
     for start in range(0, LIMIT, BATCH):  # the export's batches: same inputs, same batch composition
         idx = list(range(start, start + BATCH))
         batch = default_collate([src[i] for i in idx])
         pred = predictor(batch["image"], batch["K"])
         expect_img = (pred["translated"].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        sil = renderer(pred["vertices"], predictor.faces, batch["K"]).hand_alpha > 0
+        sil = render_silhouette(pred["vertices"], predictor.faces, batch["K"], (SIZE, SIZE), tile_size=None)  # untiled
         evidence = torch.nn.functional.interpolate(pred["mask_prob"], size=(SIZE, SIZE), mode="bilinear") [:, 0] > 0.5
         iou = mask_iou(evidence, sil).numpy()
         agree = skeleton_agreement(pred["first_joints2d"], pred["joints2d"], SIZE).numpy()

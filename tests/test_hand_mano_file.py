@@ -22,17 +22,6 @@ from hoi_adapt.utils.errors import ModelFileError
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("HOI_ADAPT_CACHE")
-    os.environ["HOI_ADAPT_CACHE"] = str(tmp_path_factory.mktemp("hoi_cache"))
-    yield
-    if old is None:
-        os.environ.pop("HOI_ADAPT_CACHE", None)
-    else:
-        os.environ["HOI_ADAPT_CACHE"] = old
-
-
 @pytest.fixture(scope="module")
 def right() -> dict:
     return build_standin("right")

@@ -1,7 +1,6 @@
 """HandModel: smplx LBS on the stand-in, pose spaces, joint orders, mirroring, the left-shapedirs fix."""
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -17,17 +16,6 @@ from hoi_adapt.utils.errors import ConfigError, ModelFileError
 
 MIRROR_POSE = torch.tensor([1.0, -1.0, -1.0]).repeat(16)  # axis-angle (x, y, z) -> (x, -y, -z) per joint
 MIRROR_XYZ = torch.tensor([-1.0, 1.0, 1.0])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("HOI_ADAPT_CACHE")
-    os.environ["HOI_ADAPT_CACHE"] = str(tmp_path_factory.mktemp("hoi_cache"))
-    yield
-    if old is None:
-        os.environ.pop("HOI_ADAPT_CACHE", None)
-    else:
-        os.environ["HOI_ADAPT_CACHE"] = old
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The procedural stand-in hand: determinism, mesh invariants, MANO layout and anatomy."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,17 +15,6 @@ from hoi_adapt.utils.safe_pickle import SparseStub, load_pickle
 
 REPO = Path(__file__).resolve().parents[1]
 TIPS = TIP_VERTEX_PRESETS["smplx"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("HOI_ADAPT_CACHE")
-    os.environ["HOI_ADAPT_CACHE"] = str(tmp_path_factory.mktemp("hoi_cache"))
-    yield
-    if old is None:
-        os.environ.pop("HOI_ADAPT_CACHE", None)
-    else:
-        os.environ["HOI_ADAPT_CACHE"] = old
 
 
 @pytest.fixture(scope="module")

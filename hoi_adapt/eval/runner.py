@@ -53,11 +53,12 @@ from hoi_adapt.utils.io import atomic_path
 SYNTHETIC = "synthetic"
 DEFAULT_SPLITS: dict[str, str] = {
     "dexter_object": "test", "egodexter": "test", "stb": "test", "rhd": "evaluation", "freihand": "evaluation",
-    "ho3d": "evaluation", "obman": "test", SYNTHETIC: "target_test",
+    "ho3d": "evaluation", "obman": "test", SYNTHETIC: "target_test", "adapted": "all",
 }
 DEFAULT_PROTOCOLS: dict[str, str] = {
     "dexter_object": "dexter_object", "egodexter": "egodexter", "stb": "stb", "rhd": "rhd", "freihand": "freihand",
     "ho3d": "ho3d", "obman": SYNTHETIC, SYNTHETIC: SYNTHETIC,
+    "adapted": SYNTHETIC,  # scores agreement with an export's pseudo-labels, not accuracy
 }
 DEFAULT_IMAGE_SIZE = 128
 MESH_CHECK_TOL_M = 2e-3  # synthetic GT mesh must reproduce the stored GT joints to this tolerance

@@ -16,8 +16,8 @@ Multi-node exports need ``out`` on a filesystem every node sees.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -74,7 +74,11 @@ def build_source(dataset: str, root: str | Path, split: str | None, image_size: 
     """
     from hoi_adapt.data.datamodule import StreamSpec, build_stream_dataset
 
+    from hoi_adapt.data.datasets import DATASETS
+
     name = str(dataset).lower()
+    if name != "synthetic" and name not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; known datasets: synthetic, {', '.join(DATASETS)}")
     root_p = Path(root).expanduser()
     if not root_p.is_dir():
         raise DataFileError(root_p, f"{name} root folder not found", "pass --root the folder that holds the dataset")

@@ -62,7 +62,9 @@ class AdaptModule(pl.LightningModule):
         estimator_ckpt: stage-0 checkpoint whose estimator weights initialise E.
         translation_loss: G's loss terms and weights (weight 0 disables a term; adversarial 0 = no GAN).
         estimator_loss_weights: weights of E's losses.
-        consistency_weight: two-pass consistency on unlabelled hand-object images.
+        consistency_weight: two-pass consistency on unlabelled hand-object images (first pass -> final pass).
+        first_pass_weight: weight of E's losses on the raw hand-object images in the E phase (the first pass
+            renders G's guidance); 0 keeps the first pass out of training.
         pool_size: history of fakes shown to D.
         hand_only_background: RGB of the plain hand-only background G must produce.
         silhouette_size: render size of the silhouette loss.
@@ -83,6 +85,7 @@ class AdaptModule(pl.LightningModule):
         translation_loss: TranslationLoss | None = None,
         estimator_loss_weights: EstimatorLossWeights | None = None,
         consistency_weight: float = 20.0,
+        first_pass_weight: float = 1.0,
         pool_size: int = 50,
         hand_only_background: tuple[float, float, float] = (0.5, 0.5, 0.5),
         silhouette_size: int = 32,
@@ -108,6 +111,7 @@ class AdaptModule(pl.LightningModule):
         renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size))
         self.estimator_loss = EstimatorLoss(estimator_loss_weights, renderer=renderer, silhouette_size=silhouette_size)
         self.consistency_weight = consistency_weight
+        self.first_pass_weight = first_pass_weight
         self.pool = ImagePool(pool_size)
         self.register_buffer("background", torch.tensor(hand_only_background, dtype=torch.float32), persistent=False)
         self.grad_clip = grad_clip
@@ -249,44 +253,69 @@ class AdaptModule(pl.LightningModule):
                 self._step(opt_d, d["total"], f"round {self.phase().round} D step", d)
             self._log_terms("d_", d, batch["image"].shape[0])
 
-    def _translated_batch(self, name: str, batch: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        """The batch with its image replaced by G's translation, and targets adjusted to a de-occluded image."""
+    @staticmethod
+    def _translated_batch(name: str, batch: dict[str, Any], translated: torch.Tensor,
+                          guidance: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+        """``batch`` with its image replaced by G's translation and targets adjusted to a de-occluded image."""
         batch = dict(batch)
-        first = self._first_pass(batch)
-        with torch.no_grad():
-            translated, guidance, _ = self.pipeline.translate(batch["image"], batch["K"], first)
         batch["image"] = translated
         if name == "pairs":  # the translation shows the whole hand: its mask is the amodal one
             full = batch["has_mask_full"].view(-1, 1, 1) > 0
             batch["hand_mask"] = torch.where(full, batch["hand_mask_full"], batch["hand_mask"])
-        else:  # unlabelled: visible hand widened by the first mesh's silhouette
+        else:  # unlabelled: the visible hand widened by the first mesh's silhouette
             if guidance is not None:
                 batch["hand_mask"] = torch.maximum(batch["hand_mask"], (guidance["silhouette"][:, 0] > 0.5).to(translated.dtype))
             batch["has_mask_full"] = torch.zeros_like(batch["has_mask_full"])
         batch["object_mask"] = torch.zeros_like(batch["object_mask"])  # there is no object in a translation
-        return batch, first
+        return batch
 
     def _est_step(self, streams: dict[str, dict[str, Any]]) -> None:
+        """E on G's translations (final pass) and on the raw hand-object images (first pass), G frozen.
+
+        The first pass renders G's guidance, so it must improve too: it is supervised where labels exist
+        (synthetic pairs), gets mask/silhouette evidence from the visible-hand mask (object pixels ignored)
+        and is pulled towards the final pass's skeleton (a detached teacher: the translation is the easier
+        image) by the two-pass consistency term.
+        """
         opt_est = self.optimizers()[0]
-        parts: list[dict[str, Any]] = []
-        hoi_slice, first_hoi, count = None, None, 0
-        for name in ("pairs", "hoi"):
-            if name in streams:
-                translated, first = self._translated_batch(name, streams[name])
-                if name == "hoi":
-                    hoi_slice, first_hoi = slice(count, count + translated["image"].shape[0]), first.joints3d
-                parts.append(translated)
-                count += translated["image"].shape[0]
-        if "hand_only" in streams:
-            parts.append(streams["hand_only"])
-        merged = concat_batches(parts)
+        names = [k for k in ("pairs", "hoi") if k in streams]
+        hm = self.estimator.hand_model
         with self.toggled_optimizer(opt_est):
+            loss = torch.zeros((), device=self.device)
+            terms: dict[str, torch.Tensor] = {}
+            parts: list[dict[str, Any]] = []
+            hoi_slice, first = None, None
+            if names:
+                raw = concat_batches([streams[k] for k in names])
+                if self.first_pass_weight > 0:
+                    first = self.estimator(raw["image"], raw["K"])
+                    loss1, terms1 = self.estimator_loss(first, raw, hm.faces, hm.hands_mean)
+                    loss = loss + self.first_pass_weight * loss1
+                    terms.update({f"first_{k}": v for k, v in terms1.items()})
+                    guide_from = first
+                else:
+                    guide_from = self._first_pass(raw)
+                with torch.no_grad():
+                    translated, guidance, _ = self.pipeline.translate(raw["image"], raw["K"], guide_from.detach())
+                offset = 0
+                for name in names:
+                    sl = slice(offset, offset + streams[name]["image"].shape[0])
+                    offset = sl.stop
+                    part_guidance = {k: v[sl] for k, v in guidance.items()} if guidance is not None else None
+                    parts.append(self._translated_batch(name, streams[name], translated[sl], part_guidance))
+                    if name == "hoi":
+                        hoi_slice = sl
+            if "hand_only" in streams:
+                parts.append(streams["hand_only"])
+            merged = concat_batches(parts)
             out = self.estimator(merged["image"], merged["K"])
-            hm = self.estimator.hand_model
-            loss, terms = self.estimator_loss(out, merged, hm.faces, hm.hands_mean)
-            if hoi_slice is not None and self.consistency_weight > 0:
-                ones = torch.ones(first_hoi.shape[0], device=first_hoi.device)
-                terms["consistency"] = consistency_loss(out.joints3d[hoi_slice], first_hoi, ones)
+            loss2, terms2 = self.estimator_loss(out, merged, hm.faces, hm.hands_mean)
+            loss = loss + loss2
+            terms.update(terms2)
+            if hoi_slice is not None and first is not None and self.consistency_weight > 0:
+                ones = torch.ones(hoi_slice.stop - hoi_slice.start, device=loss.device)
+                # the first pass learns from the final pass (teacher detached), never the other way round
+                terms["consistency"] = consistency_loss(first.joints3d[hoi_slice], out.joints3d[hoi_slice].detach(), ones)
                 loss = loss + self.consistency_weight * terms["consistency"]
             self._step(opt_est, loss, f"round {self.phase().round} E step", terms)
         self._log_terms("e_", {**terms, "total": loss}, merged["image"].shape[0])

@@ -14,6 +14,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from hoi_adapt.lit import checkpointing
 from hoi_adapt.lit.batching import concat_batches, stream_batches
+from hoi_adapt.lit.guards import NonFiniteGuard
 from hoi_adapt.lit.joint_metrics import JointAccumulator
 from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
@@ -34,6 +35,7 @@ class EstimatorModule(pl.LightningModule):
         silhouette_sigma: soft-rasteriser sigma of that silhouette.
         optimizer, scheduler: factories (LightningCLI injects them from YAML).
         val_protocol: evaluation protocol used for validation metrics.
+        max_nonfinite: consecutive non-finite losses tolerated (steps skipped) before the run stops.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class EstimatorModule(pl.LightningModule):
         optimizer: OptimizerCallable = default_adam,
         scheduler: LRSchedulerCallable | None = None,
         val_protocol: str = "synthetic",
+        max_nonfinite: int = 5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler", "loss_weights"])
@@ -56,6 +59,7 @@ class EstimatorModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.val_protocol = val_protocol
         self.val_metrics: list[JointAccumulator] = []
+        self.guard = NonFiniteGuard(max_nonfinite)
 
     # ------------------------------------------------------------------ core
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> EstimatorOutput:
@@ -67,10 +71,13 @@ class EstimatorModule(pl.LightningModule):
         total, terms = self.loss_fn(out, batch, hm.faces, hm.hands_mean)
         return total, terms, out
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         merged = concat_batches(list(stream_batches(batch).values()))
         total, terms, _ = self.estimator_loss(merged)
         bs = merged["image"].shape[0]
+        if not self.guard.check(total, f"step {self.global_step}", terms):
+            self.log("train/nonfinite_skipped", float(self.guard.total_skipped), batch_size=bs)
+            return None  # Lightning skips the optimiser step: the weights never see a non-finite gradient
         self.log("train/loss", total, prog_bar=True, batch_size=bs)
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=bs)
         return total

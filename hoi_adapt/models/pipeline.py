@@ -32,15 +32,17 @@ class MeshGuidance(nn.Module):
         guidance_size: render resolution (upsampled to the image size afterwards).
         depth_range: metres of relative depth mapped to [0, 1].
         default_skin: albedo used when no visible skin is found.
+        tile_size: screen tiles of the CPU rasterisation (see ``render/tiled.py``; None = one pass).
     """
 
     def __init__(self, guidance_size: int = 64, depth_range: float = 0.2,
-                 default_skin: tuple[float, float, float] = (0.8, 0.6, 0.5)) -> None:
+                 default_skin: tuple[float, float, float] = (0.8, 0.6, 0.5), tile_size: int | None = 16) -> None:
         super().__init__()
         from hoi_adapt.render.renderer import HandObjectRenderer
 
         self.guidance_size = guidance_size
-        self.renderer = HandObjectRenderer(image_size=(guidance_size, guidance_size), faces_per_pixel=1, depth_range=depth_range)
+        self.renderer = HandObjectRenderer(image_size=(guidance_size, guidance_size), faces_per_pixel=1, depth_range=depth_range,
+                                           tile_size=tile_size)
         self.register_buffer("default_skin", torch.tensor(default_skin), persistent=False)
 
     @torch.no_grad()
