@@ -94,7 +94,7 @@ def run_fit(config: str, run_dir: Path, world: str, overrides: list[str]) -> str
     from hoi_adapt.lit.cli import main as fit_main
 
     args = ["fit", "-c", config, f"--trainer.default_root_dir={run_dir}", f"--trainer.logger.init_args.save_dir={run_dir}",
-            f"--data.world={world}", *overrides]
+            f"--data.world={world}", "--data.world_config=null", *overrides]
     resume = _latest_checkpoint(run_dir)
     if resume is not None:
         print(f"[demo] resuming from {resume}")

@@ -97,3 +97,15 @@ def test_gradients_match_in_torch_grad_mode(scenes: dict) -> None:
 def test_bad_tile_size() -> None:
     with pytest.raises(ConfigError, match="tile_size"):
         HandObjectRenderer(tile_size=0)
+
+
+def test_mesh_entirely_off_screen_renders_empty():
+    import torch
+
+    from hoi_adapt.render.renderer import HandObjectRenderer
+
+    verts = torch.tensor([[[5.0, 5.0, 1.0], [5.1, 5.0, 1.0], [5.0, 5.1, 1.0]]])  # far outside the image
+    faces = torch.tensor([[0, 1, 2]])
+    K = torch.tensor([[[50.0, 0, 15.5], [0, 50.0, 15.5], [0, 0, 1]]])
+    out = HandObjectRenderer(image_size=(32, 32), faces_per_pixel=1, tile_size=8)(verts, faces, K)
+    assert out.hand_full_mask.sum() == 0 and (out.pix_to_face == -1).all()

@@ -17,6 +17,7 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from hoi_adapt.data.augment import SampleAugment
+from hoi_adapt.data.sampling import ResumableLoader, ResumableSampler, stream_seed
 from hoi_adapt.utils.errors import ConfigError
 
 
@@ -160,6 +161,15 @@ class HOIDataModule(pl.LightningDataModule):
         image_size: network input size (images and K are resized to it).
         augment: SampleAugment keyword arguments for training streams (None disables augmentation).
         train_mode: how streams of different lengths combine (Lightning CombinedLoader mode).
+        seed: seed of the training order and augmentation (None: the run's ``seed_everything`` value, else 0).
+
+    Training order (:mod:`hoi_adapt.data.sampling`): every training stream is a
+    :class:`~hoi_adapt.data.sampling.ResumableLoader` whose order and per-sample augmentation are functions
+    of (seed, stream, pass, index), whose position is saved in checkpoints (a resumed run sees the same
+    batches), and which shards itself across DDP processes (world size and rank from the attached trainer):
+    the union of one step's per-process batches is the 1-process batch of ``world_size`` times the size.
+    ``batch_size`` stays per process. Lightning's ``use_distributed_sampler`` need not be changed: it leaves
+    these samplers alone and only shards the validation/test loaders.
     """
 
     def __init__(
@@ -174,6 +184,7 @@ class HOIDataModule(pl.LightningDataModule):
         image_size: int = 128,
         augment: dict[str, Any] | None = None,
         train_mode: str = "max_size_cycle",
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.world = world
@@ -192,6 +203,7 @@ class HOIDataModule(pl.LightningDataModule):
         self.image_size = image_size
         self.augment = SampleAugment(**augment) if augment is not None else None
         self.train_mode = train_mode
+        self.seed = seed
         self.datasets: dict[str, dict[str, Dataset]] = {}
 
     @staticmethod
@@ -229,26 +241,54 @@ class HOIDataModule(pl.LightningDataModule):
         if stage in (None, "test") and "test" not in self.datasets:
             self.datasets["test"] = self._build(self.test_specs, train=False)
 
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle and len(dataset) >= batch_size,  # type: ignore[arg-type]
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+    def _run_seed(self) -> int:
+        if self.seed is not None:
+            return int(self.seed)
+        import os
+
+        return int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything (LightningCLI: seed_everything)
+
+    def _world(self) -> tuple[int, int]:
+        """(world size, rank) of the attached trainer; (1, 0) when used on its own."""
+        trainer = self.trainer
+        if trainer is not None:
+            return int(trainer.world_size), int(trainer.global_rank)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
+    def _worker_kwargs(self) -> dict[str, Any]:
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0,
+                "pin_memory": torch.cuda.is_available()}
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool = False) -> DataLoader:
+        """An evaluation loader (in order; Lightning shards it under DDP).
+
+        ``shuffle`` is kept for callers that want a plain shuffled loader; training uses
+        :meth:`_train_loader`. The loader's own generator keeps iterator creation off the global RNG.
+        """
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False,
+                          generator=torch.Generator().manual_seed(self._run_seed()), **self._worker_kwargs())
+
+    def _train_loader(self, name: str, dataset: Dataset, batch_size: int) -> ResumableLoader:
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            spec = self.train_specs[name]
+            where = spec.root or self.world
+            raise ConfigError(f"training stream {name!r} ({spec.dataset} split {spec.split!r} under {where}) has no samples")
+        world_size, rank = self._world()
+        sampler = ResumableSampler(len(dataset), batch_size, stream_seed(self._run_seed(), name),  # type: ignore[arg-type]
+                                   world_size=world_size, rank=rank)
+        return ResumableLoader(dataset, sampler, name=name, **self._worker_kwargs())
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {
-            name: self._loader(ds, self.train_specs[name].batch_size or self.batch_size, shuffle=True)
+            name: self._train_loader(name, ds, self.train_specs[name].batch_size or self.batch_size)
             for name, ds in self.datasets["train"].items()
         }
         return CombinedLoader(loaders, mode=self.train_mode)
 
     def _eval_loaders(self, which: str, specs: dict[str, StreamSpec]) -> list[DataLoader]:
-        return [self._loader(ds, specs[name].batch_size or self.batch_size, shuffle=False) for name, ds in self.datasets[which].items()]
+        return [self._loader(ds, specs[name].batch_size or self.batch_size) for name, ds in self.datasets[which].items()]
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._eval_loaders("val", self.val_specs)

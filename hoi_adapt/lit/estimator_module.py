@@ -20,6 +20,8 @@ from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
 from hoi_adapt.render.renderer import HandObjectRenderer
 
+TRAIN_STATE_KEY = "hoi_adapt_train_state"
+
 
 def default_adam(params: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-3)
@@ -153,6 +155,13 @@ class EstimatorModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = checkpointing.strip_hand_model(checkpoint["state_dict"])
         checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe("estimator", {"estimator": self.estimator}, input_size=checkpointing.trained_input_size(self))
+        # Exact resumption: the regressor's dropout draws from torch's global RNG (the data order is restored
+        # by the data module's resumable loaders), and the guard's count of consecutive non-finite losses.
+        checkpoint[TRAIN_STATE_KEY] = {"guard": self.guard.state_dict(), "torch_rng": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpointing.restore_hand_model(checkpoint["state_dict"], self)
+        state = checkpoint.get(TRAIN_STATE_KEY)
+        if state:
+            self.guard.load_state_dict(state["guard"])
+            torch.set_rng_state(state["torch_rng"])

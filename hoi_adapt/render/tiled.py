@@ -102,7 +102,10 @@ def rasterize_tiled(rasterizer: MeshRasterizer, meshes: Meshes, tile_size: int) 
             0, bool(perspective_correct), False, bool(s.cull_backfaces),
         )
         hit = p2f >= 0
-        p2f = torch.where(hit, face[p2f.clamp(min=0)], p2f)
+        if face.numel() == 0:  # nothing on screen (e.g. a mesh predicted out of view): all pixels empty
+            p2f = torch.full_like(p2f, -1)
+        else:
+            p2f = torch.where(hit, face[p2f.clamp(min=0)], p2f)
         dists = torch.where(hit, dists * (T / short) ** 2, dists)
         layout = lambda t: _tile_layout(t, n, nty, ntx, T, height, width)  # noqa: E731
         return Fragments(pix_to_face=layout(p2f), zbuf=layout(zbuf), bary_coords=layout(bary), dists=layout(dists))
