@@ -19,7 +19,11 @@ import numpy as np
 
 def main(argv: list[str] | None = None) -> int:
     from hoi_adapt.hand.mano_file import (
-        load_mano_arrays, official_match, side_from_geometry, side_from_name, write_mano_npz,
+        load_mano_arrays,
+        official_match,
+        side_from_geometry,
+        side_from_name,
+        write_mano_npz,
     )
     from hoi_adapt.utils.errors import HoiAdaptError
 

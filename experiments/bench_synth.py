@@ -108,8 +108,9 @@ def time_pytorch3d_raster(cfg: WorldConfig, workers: int) -> dict[str, float]:
 
 def profile_one_process(cfg: WorldConfig, pairs: int) -> dict[str, float]:
     """ms per pair in one single-threaded process, split into the generator's stages."""
-    import hoi_adapt.render.renderer as renderer_module
     from pytorch3d.renderer import MeshRasterizer
+
+    import hoi_adapt.render.renderer as renderer_module
 
     timers = {"draw": 0.0, "raster": 0.0, "png": 0.0, "chunk": 0.0}
 

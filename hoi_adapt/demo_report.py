@@ -115,7 +115,7 @@ def build_report(report: Path, *, profile: dict[str, Any], results: dict[str, An
                  est_ckpt: str, adapt_ckpt: str, timings: dict[str, float], total_seconds: float) -> str:
     from hoi_adapt.utils.io import atomic_path
 
-    figures = translation_figures(report, profile["world"], profile["eval_split"], est_ckpt, adapt_ckpt)
+    translation_figures(report, profile["world"], profile["eval_split"], est_ckpt, adapt_ckpt)
     table = results_table(results["rows"])
     grid = results.get("thresholds_mm", [])
     grid_text = f"{len(grid)} thresholds from {grid[0]:g} to {grid[-1]:g} mm" if grid else "n/a"

@@ -5,7 +5,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from fixtures_datasets import write_dexter_object, write_ho3d, write_obman, write_rhd, write_stb
 
 SCRIPT = Path(__file__).resolve().parents[1] / "data_prep" / "check_dataset.py"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from fixtures_datasets import canvas, dot_centroid, draw_dot, project
 
 from hoi_adapt.data import crop as C
-from fixtures_datasets import canvas, dot_centroid, draw_dot, project
 
 
 def test_crop_affine_maps_box_edges_to_output_edges():

@@ -1,9 +1,15 @@
 """Dexter+Object and EgoDexter loaders on fabricated copies in the exact text formats."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from fixtures_datasets import (
+    assert_invalid_zeroed,
+    assert_projection_consistent,
+    dot_centroid,
+    write_dexter_object,
+    write_egodexter,
+)
 
 from hoi_adapt.data.datasets import build_dataset
 from hoi_adapt.data.datasets import dexter_object as D
@@ -11,8 +17,6 @@ from hoi_adapt.data.datasets import egodexter as ED
 from hoi_adapt.data.schema import validate_sample
 from hoi_adapt.hand.joint_maps import OPENPOSE_TIPS
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from fixtures_datasets import (assert_invalid_zeroed, assert_projection_consistent, dot_centroid, write_dexter_object,
-                               write_egodexter)
 
 TIPS = list(OPENPOSE_TIPS)
 

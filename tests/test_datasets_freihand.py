@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from fixtures_datasets import assert_projection_consistent, dot_centroid, write_freihand
 
 from hoi_adapt.data.datasets import freihand as FH
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from fixtures_datasets import assert_projection_consistent, dot_centroid, write_freihand
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from fixtures_datasets import assert_projection_consistent, dot_centroid, write_ho3d, write_pickle
 
 from hoi_adapt.data.datasets import ho3d as H
 from hoi_adapt.data.datasets.base import OPENGL_TO_OPENCV as F
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from fixtures_datasets import assert_projection_consistent, dot_centroid, write_ho3d, write_pickle
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import shutil
 
 import numpy as np
 import pytest
+from fixtures_datasets import assert_projection_consistent, dot_centroid, write_obman, write_pickle, write_rgb
 
 from hoi_adapt.data.datasets import obman as O
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from fixtures_datasets import assert_projection_consistent, dot_centroid, write_obman, write_pickle, write_rgb
 
 FLIP = np.array([-1.0, 1.0, 1.0])
 

@@ -7,14 +7,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from fixtures_datasets import write_dexter_object, write_egodexter, write_freihand, write_ho3d, write_obman, write_rhd, write_stb
 from torch.utils.data import default_collate
 
 from hoi_adapt.data.datasets import DATASETS, build_dataset, dataset_class
 from hoi_adapt.data.datasets.dexter_object import DexterObject
 from hoi_adapt.data.schema import ALL_KEYS
 from hoi_adapt.utils.errors import ConfigError
-from fixtures_datasets import (write_dexter_object, write_egodexter, write_freihand, write_ho3d, write_obman, write_rhd,
-                               write_stb)
 
 WRITERS = {"dexter_object": (write_dexter_object, "test", {}), "egodexter": (write_egodexter, "test", {}),
            "stb": (write_stb, "test", {}), "rhd": (write_rhd, "train", {}), "freihand": (write_freihand, "train", {}),

@@ -6,10 +6,10 @@ import pickle
 import cv2
 import numpy as np
 import pytest
+from fixtures_datasets import assert_projection_consistent, dot_centroid, write_pickle, write_rhd
 
 from hoi_adapt.data.datasets import rhd as R
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from fixtures_datasets import assert_projection_consistent, dot_centroid, write_pickle, write_rhd
 
 FLIP = np.array([-1.0, 1.0, 1.0])
 

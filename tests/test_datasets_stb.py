@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.io
+from fixtures_datasets import assert_projection_consistent, dot_centroid, write_stb
 from scipy.spatial.transform import Rotation
 
 from hoi_adapt.data.datasets import stb as S
 from hoi_adapt.hand import joint_maps
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from fixtures_datasets import assert_projection_consistent, dot_centroid, write_stb
 
 FLIP = np.array([-1.0, 1.0, 1.0])
 

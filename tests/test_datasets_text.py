@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hoi_adapt.data.datasets.dexter_object import parse_tip_line, read_tip_file
 from hoi_adapt.utils.errors import DataFileError

@@ -5,7 +5,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from hoi_adapt.losses.estimator import (
-    EstimatorLoss, EstimatorLossWeights, gaussian_heatmaps, heatmap_loss, joints3d_loss, reprojection_loss,
+    EstimatorLoss,
+    EstimatorLossWeights,
+    gaussian_heatmaps,
+    heatmap_loss,
+    joints3d_loss,
+    reprojection_loss,
     silhouette_loss,
 )
 from hoi_adapt.models.estimator import MeshEstimator

@@ -7,14 +7,20 @@ import json
 import numpy as np
 import pytest
 import torch
+from fixtures_datasets import write_dexter_object, write_egodexter, write_freihand, write_ho3d, write_rhd, write_stb
 
 from hoi_adapt.eval import evaluate_protocol
 from hoi_adapt.eval.runner import (
-    ROOT_ONLY_NOTE, build_eval_data, collect, evaluate_checkpoint, evaluate_predict_fn, oracle_prediction, score,
+    ROOT_ONLY_NOTE,
+    build_eval_data,
+    collect,
+    evaluate_checkpoint,
+    evaluate_predict_fn,
+    oracle_prediction,
+    score,
     select_indices,
 )
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
-from fixtures_datasets import write_dexter_object, write_egodexter, write_freihand, write_ho3d, write_rhd, write_stb
 
 SHIFT = torch.tensor([0.05, -0.03, 0.12], dtype=torch.float64)
 

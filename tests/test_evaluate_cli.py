@@ -16,10 +16,11 @@ REPO_ARGS = ("--image-size", "64", "--quiet")
 @pytest.fixture(scope="module")
 def tiny_adapt_ckpt(tmp_path_factory):
     """An untrained adaptation checkpoint: estimator + small generator + mesh guidance."""
+    from test_evaluate import responsive_estimator
+
     from hoi_adapt.lit.checkpointing import write_network_checkpoint
     from hoi_adapt.models.generator import UNetGenerator
     from hoi_adapt.models.pipeline import GUIDANCE_CHANNELS, MeshGuidance
-    from test_evaluate import responsive_estimator
 
     est = responsive_estimator(seed=1)
     gen = UNetGenerator(in_channels=3 + GUIDANCE_CHANNELS, base_channels=8, num_downs=4).eval()

@@ -6,7 +6,13 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from hoi_adapt.hand.pose_sampler import (
-    FINGER_JOINTS, KINDS, LIMITS, PoseSampler, base_orient, joint_frames, sample_global_orient,
+    FINGER_JOINTS,
+    KINDS,
+    LIMITS,
+    PoseSampler,
+    base_orient,
+    joint_frames,
+    sample_global_orient,
 )
 from hoi_adapt.hand.standin import build_standin, mirror_model
 

@@ -72,7 +72,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, reference:
     def crashing_chunk(task: tuple[str, str, int, int]) -> tuple[str, int]:
         calls["n"] += 1
         if calls["n"] == 4:  # the 4th chunk writes its images, then the "machine dies" before its marker
-            result = original(task)
+            original(task)
             _, split, start, _ = task
             fmt.chunk_path(root, split, start // 4).unlink()
             image = fmt.image_path(root, split, "hand", start + 1)

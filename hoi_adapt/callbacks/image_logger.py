@@ -45,7 +45,7 @@ class ImageLogger(pl.Callback):
         pl_module.train(was_training)
         columns = self.columns or max(1, panels.shape[0] // max(1, min(self.max_images, batch["image"].shape[0])))
         grid = make_grid(panels, nrow=columns, padding=2, pad_value=1.0)
-        tag = f"val/visuals"
+        tag = "val/visuals"
         for logger in trainer.loggers:
             name = type(logger).__name__
             if name == "WandbLogger":

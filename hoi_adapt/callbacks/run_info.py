@@ -1,7 +1,6 @@
 """Records what is needed to reproduce a run's numbers (users' most common reproduction problem)."""
 from __future__ import annotations
 
-import json
 import platform
 import subprocess
 from pathlib import Path

@@ -74,16 +74,14 @@ with fixed zip timestamps so equal arrays give equal bytes.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from hoi_adapt.utils.errors import DataFileError
-from hoi_adapt.utils.io import atomic_path, write_bytes_atomic
+from hoi_adapt.utils.io import atomic_path, file_digest, npz_bytes, write_bytes_atomic
 
 FORMAT = "hoi_adapt.export"
 FORMAT_VERSION = 1
@@ -155,37 +153,13 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def write_file(out: Path, rel: str, data: bytes) -> str:
     """Write ``data`` atomically to ``out/rel``; returns its sha256."""
     write_bytes_atomic(out / rel, data)
     return sha256_bytes(data)
-
-
-def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """An ``.npz`` archive (readable by ``np.load``) whose bytes depend only on the arrays.
-
-    ``np.savez`` stamps the current time into the zip entries; here every entry gets the same timestamp,
-    so a resumed export and an uninterrupted one write identical files.
-    """
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, value in arrays.items():
-            arr = np.asarray(value)
-            if arr.dtype == object:
-                raise TypeError(f"array {name!r} has dtype object; store str/number arrays only")
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue())
-    return buf.getvalue()
 
 
 def str_array(values: Iterable[Any]) -> np.ndarray:

@@ -73,7 +73,6 @@ def build_source(dataset: str, root: str | Path, split: str | None, image_size: 
     objects), with labels kept (they are stored as ``source_joints3d`` for checking the pseudo-labels).
     """
     from hoi_adapt.data.datamodule import StreamSpec, build_stream_dataset
-
     from hoi_adapt.data.datasets import DATASETS
 
     name = str(dataset).lower()

@@ -9,7 +9,6 @@ plain float64 / int64 arrays with validated shapes.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -61,11 +60,9 @@ def side_from_geometry(arrays: dict[str, np.ndarray]) -> str:
 
 
 def file_md5(path: str | Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from hoi_adapt.utils.io import file_digest
+
+    return file_digest(path, "md5")
 
 
 def official_match(path: str | Path) -> str | None:

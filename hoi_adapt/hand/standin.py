@@ -28,10 +28,8 @@ loss of linear blend skinning at bent knuckles. The pose PCA (``hands_components
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -925,20 +923,10 @@ def _pickle_bytes(arrays: dict[str, Any]) -> bytes:
 
 
 def npz_bytes(arrays: dict[str, Any]) -> bytes:
-    """An ``.npz`` archive with fixed timestamps and member order (``np.savez`` stamps the current time)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, value in arrays.items():
-            arr = np.asarray(value)
-            if arr.dtype == object:
-                raise ValueError(f"{key}: object arrays cannot be stored without pickle")
-            member = io.BytesIO()
-            np.lib.format.write_array(member, arr, allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue())
-    return buf.getvalue()
+    """Deterministic, compressed ``.npz`` bytes of the model arrays (two generations are byte-identical)."""
+    from hoi_adapt.utils.io import npz_bytes as deterministic_npz
+
+    return deterministic_npz(arrays, compress=True)
 
 
 def _write_if_different(path: Path, data: bytes) -> bool:

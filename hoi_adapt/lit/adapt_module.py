@@ -29,7 +29,7 @@ from torch import nn
 
 from hoi_adapt.lit import checkpointing
 from hoi_adapt.lit.batching import concat_batches, stream_batches
-from hoi_adapt.lit.guards import NonFiniteGuard
+from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
 from hoi_adapt.lit.joint_metrics import JointAccumulator
 from hoi_adapt.lit.schedule import DONE, EST, GD, STAGE0, AdaptSchedule, Phase
 from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights, consistency_loss
@@ -169,13 +169,15 @@ class AdaptModule(pl.LightningModule):
     def _step(self, optimizer: Any, loss: torch.Tensor, where: str, terms: dict[str, torch.Tensor]) -> bool:
         """Backward + step unless the loss is non-finite (call inside ``toggled_optimizer``)."""
         optimizer.zero_grad(set_to_none=True)
-        ok = self.guard.check(loss, where, terms)
+        key = str(next(i for i, o in enumerate(self.optimizers()) if o is optimizer))  # streaks per optimiser
+        ok = self.guard.check(loss, where, terms, key=key)
         if ok:
             self.manual_backward(loss)
             if self.grad_clip > 0:
                 self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
             optimizer.step()
         else:
+            restore_norm_statistics(self, self._norm_stats)  # as before this training step (NaN inputs)
             self.log("train/nonfinite_skipped", float(self.guard.total_skipped))
         return ok
 
@@ -327,6 +329,7 @@ class AdaptModule(pl.LightningModule):
             self.trainer.should_stop = True
             return
         streams = stream_batches(batch)
+        self._norm_stats = norm_statistics(self)  # restored by _step if an update is discarded
         self._set_modes(phase.name)
         {STAGE0: self._stage0_step, GD: self._gd_step, EST: self._est_step}[phase.name](streams)
         self.log_dict({"train/round": float(phase.round), "train/phase": float({STAGE0: 0, GD: 1, EST: 2}[phase.name]),

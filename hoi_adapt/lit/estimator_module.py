@@ -14,7 +14,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from hoi_adapt.lit import checkpointing
 from hoi_adapt.lit.batching import concat_batches, stream_batches
-from hoi_adapt.lit.guards import NonFiniteGuard
+from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
 from hoi_adapt.lit.joint_metrics import JointAccumulator
 from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
@@ -75,9 +75,11 @@ class EstimatorModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         merged = concat_batches(list(stream_batches(batch).values()))
+        stats = norm_statistics(self.estimator)
         total, terms, _ = self.estimator_loss(merged)
         bs = merged["image"].shape[0]
         if not self.guard.check(total, f"step {self.global_step}", terms):
+            restore_norm_statistics(self.estimator, stats)  # e.g. a NaN image must not poison BatchNorm
             self.log("train/nonfinite_skipped", float(self.guard.total_skipped), batch_size=bs)
             return None  # Lightning skips the optimiser step: the weights never see a non-finite gradient
         self.log("train/loss", total, prog_bar=True, batch_size=bs)

@@ -5,7 +5,6 @@ arbitrary pickle gets a :class:`CheckpointError` naming the file and the problem
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from hoi_adapt.utils.io import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def _sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -14,7 +14,6 @@ Per-sample validity flags (``has_mask``, ``has_pair``) are applied by multiplyin
 """
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 

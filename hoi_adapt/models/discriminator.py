@@ -12,10 +12,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from hoi_adapt.models.config import record_init
 from hoi_adapt.models.generator import NORMS, make_norm
 from hoi_adapt.models.init import INIT_KINDS, init_weights
 from hoi_adapt.utils.errors import ConfigError
-from hoi_adapt.models.config import record_init
 
 _KERNEL = 4
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hoi_adapt.models.config import record_init
 from hoi_adapt.models.init import INIT_KINDS, init_weights
 from hoi_adapt.utils.errors import ConfigError
-from hoi_adapt.models.config import record_init
 
 NORMS = ("instance", "batch", "none")
 OUTPUTS = ("sigmoid", "tanh", "none")

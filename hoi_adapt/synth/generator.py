@@ -166,7 +166,6 @@ class WorldRenderer:
 
     # ------------------------------------------------------------------ rendering a chunk
     def render(self, split: SplitSpec, indices: Iterable[int]) -> list[dict[str, Any]]:
-        from hoi_adapt.render.shading import Lighting
 
         scenes = [self.draw(split, i) for i in indices]
         sides = sorted({s.side for s in scenes})

@@ -33,3 +33,42 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def write_json_atomic(path: str | Path, obj: Any, indent: int | None = 1) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=indent, sort_keys=False))
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in blocks (checkpoints and datasets can be large)."""
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def npz_bytes(arrays: Any, compress: bool = False) -> bytes:
+    """An ``.npz`` archive whose bytes depend only on the arrays (fixed timestamps and member order).
+
+    ``np.savez`` stamps the current time into the zip entries; reproducible files (generated models,
+    resumable exports) need identical bytes for identical data. Object arrays are refused (no pickle).
+    """
+    import io
+    import zipfile
+
+    import numpy as np
+
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        for name, value in arrays.items():
+            arr = np.asarray(value)
+            if arr.dtype == object:
+                raise TypeError(f"array {name!r} has dtype object; store str/number arrays only")
+            member = io.BytesIO()
+            arr = np.ascontiguousarray(arr) if arr.ndim else arr  # ascontiguousarray would make 0-d arrays 1-d
+            np.lib.format.write_array(member, arr, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()

@@ -38,7 +38,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from hoi_adapt.data.datasets.base import (
-    HandDataset, LayoutEntry, RawRecord, _str_column, list_images, read_text_lines, rigid,
+    HandDataset,
+    LayoutEntry,
+    RawRecord,
+    _str_column,
+    list_images,
+    read_text_lines,
+    rigid,
 )
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 

@@ -42,7 +42,14 @@ import cv2
 import numpy as np
 
 from hoi_adapt.data.datasets.base import (
-    OPENGL_TO_OPENCV, HandDataset, LayoutEntry, RawRecord, _str_column, as_float_array, read_text_lines, rigid,
+    OPENGL_TO_OPENCV,
+    HandDataset,
+    LayoutEntry,
+    RawRecord,
+    _str_column,
+    as_float_array,
+    read_text_lines,
+    rigid,
 )
 from hoi_adapt.data.image_io import read_depth_two_channel, read_raw
 from hoi_adapt.utils.errors import ConfigError, DataFileError

@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 
 from hoi_adapt.data.datasets.base import (
-    OPENGL_TO_OPENCV, HandDataset, LayoutEntry, RawRecord, _str_column, as_float_array, natural_key, rigid,
+    OPENGL_TO_OPENCV,
+    HandDataset,
+    LayoutEntry,
+    RawRecord,
+    _str_column,
+    as_float_array,
+    natural_key,
+    rigid,
 )
 from hoi_adapt.data.image_io import read_raw
 from hoi_adapt.utils.errors import ConfigError, DataFileError
