@@ -1,8 +1,7 @@
 """Losses and image scores of hoi_adapt. Names are resolved lazily to keep ``import hoi_adapt.losses`` cheap."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hoi_adapt.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "GANLoss": "hoi_adapt.losses.gan",
@@ -16,15 +15,4 @@ _EXPORTS = {
     "hand_region_mask": "hoi_adapt.losses.translation",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hoi_adapt.losses' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__, __all__ = lazy_exports("hoi_adapt.losses", _EXPORTS)

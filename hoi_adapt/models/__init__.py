@@ -5,24 +5,16 @@ network is actually requested).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hoi_adapt.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "UNetGenerator": "hoi_adapt.models.generator",
     "PatchDiscriminator": "hoi_adapt.models.discriminator",
+    "CompositingGenerator": "hoi_adapt.models.generator",
+    "MeshEstimator": "hoi_adapt.models.estimator",
+    "AdaptPipeline": "hoi_adapt.models.pipeline",
+    "MeshGuidance": "hoi_adapt.models.pipeline",
     "init_weights": "hoi_adapt.models.init",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hoi_adapt.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__, __all__ = lazy_exports("hoi_adapt.models", _EXPORTS)
