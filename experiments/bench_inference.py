@@ -11,11 +11,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -23,9 +20,7 @@ import torch
 from hoi_adapt.models.estimator import MeshEstimator
 from hoi_adapt.models.generator import UNetGenerator
 from hoi_adapt.models.pipeline import AdaptPipeline, MeshGuidance
-from hoi_adapt.utils.io import atomic_path, write_json_atomic
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from hoi_adapt.utils.bench import write_results
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
@@ -38,16 +33,6 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def machine() -> dict[str, object]:
-    cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "load_average": os.getloadavg()}
 
 
 def main() -> None:
@@ -88,19 +73,13 @@ def main() -> None:
             "backbone_ms": 1000 * timed(lambda: estimator.backbone(image), args.repeats),
             "hand_model_ms": 1000 * timed(lambda: estimator.hand_model(first.global_orient, first.hand_pose, first.betas), args.repeats),
         }
-    result = {"image_size": s, "rows": rows, "breakdown_batch1": breakdown,
-              "targets": {"estimator_batch1_img_s": 62.5, "pipeline_batch1_img_s": 15.0}, "machine": machine()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(RESULTS / "bench_inference.json", result)
-    lines = [f"# Inference throughput, {s} px, CPU ({result['machine']['cpu']}, {result['machine']['torch_threads']} threads)", "",
-             "| batch | estimator img/s | full pipeline img/s |", "|---|---|---|"]
+    lines = [f"# Inference throughput, {s} px, CPU", "", "| batch | estimator img/s | full pipeline img/s |", "|---|---|---|"]
     lines += [f"| {r['batch']} | {r['estimator_img_s']:.1f} | {r['pipeline_img_s']:.1f} |" for r in rows]
     lines += ["", "Batch-1 breakdown (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items()), "",
               "Targets: estimator >= 62.5 img/s, pipeline >= 15 img/s at batch 1.",
               f"Command: `.venv/bin/python experiments/bench_inference.py --size {s}`"]
-    with atomic_path(RESULTS / "bench_inference.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("bench_inference", {"image_size": s, "rows": rows, "breakdown_batch1": breakdown,
+                                      "targets": {"estimator_batch1_img_s": 62.5, "pipeline_batch1_img_s": 15.0}}, lines)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import torch
 from pytorch3d.utils import ico_sphere
 
 from hoi_adapt.render import HandObjectRenderer
+from hoi_adapt.utils.bench import machine_info
 from hoi_adapt.utils.io import atomic_path, write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -112,25 +112,6 @@ def load_average() -> list[float] | None:
         return None
 
 
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import pytorch3d  # noqa: PLC0415
-
-    info = {
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "pytorch3d": pytorch3d.__version__, "python": platform.python_version(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    return info
-
-
 def run(args: argparse.Namespace) -> dict:
     load_at_start = load_average()
     verts, faces, mesh_name = hand_mesh()
@@ -186,7 +167,7 @@ def run(args: argparse.Namespace) -> dict:
                       f"fwd+bwd {t_fb:7.3f} s (min {min(all_fb):6.3f})", flush=True)
     return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
+        "machine": machine_info(),
         "hand_mesh": f"{mesh_name}; {verts.shape[0]} verts, {faces.shape[0]} faces",
         "object_mesh": f"ico_sphere(2): {obj_v.shape[0]} verts, {obj_f.shape[0]} faces",
         "settings": {"sigma": r.sigma, "silhouette_blur_radius": r.silhouette_blur_radius,
@@ -202,7 +183,7 @@ def to_markdown(result: dict) -> str:
     lines = [
         "# Renderer benchmark (`experiments/bench_render.py`)", "",
         f"Command: `{result['command']}`  ",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, CUDA: {m['cuda']}; "
+        f"Machine: {m['cpu']}, {m['cores']} CPUs, torch threads {m['torch_threads']}, CUDA: {m['cuda']}; "
         f"torch {m['torch']}, pytorch3d {m['pytorch3d']}, Python {m['python']}  ",
         f"Hand: {result['hand_mesh']}; object: {result['object_mesh']}  ",
         f"Settings: {result['settings']}", "",

@@ -28,7 +28,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_render import load_average, machine  # noqa: E402
+from bench_render import load_average  # noqa: E402
+
+from hoi_adapt.utils.bench import machine_info  # noqa: E402
 
 from hoi_adapt.synth import generator as gen  # noqa: E402
 from hoi_adapt.synth.config import SplitSpec, WorldConfig  # noqa: E402
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"profile tile_size={tile} (ms per pair, 1 process, 1 thread): {profiles[str(tile)]}", flush=True)
     return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
+        "machine": machine_info(),
         "settings": {"pairs": args.pairs, "workers": args.workers, "image_size": args.size, "chunk_size": args.chunk,
                      "faces_per_pixel": WorldConfig().faces_per_pixel, "split": "source_pairs-like (source style, with object)",
                      "threads_per_worker": 1, "target_pairs_per_s": 20, "repeats": args.repeats,
@@ -200,7 +202,7 @@ def to_markdown(r: dict[str, Any]) -> str:
     lines = [
         "# Synthetic-world generator benchmark (`experiments/bench_synth.py`)", "",
         f"Command: `{r['command']}`  ",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, CUDA: {m['cuda']}; torch {m['torch']}, pytorch3d {m['pytorch3d']}, "
+        f"Machine: {m['cpu']}, {m['cores']} CPUs, CUDA: {m['cuda']}; torch {m['torch']}, pytorch3d {m['pytorch3d']}, "
         f"Python {m['python']}  ",
         f"Workload: {s['pairs']} {s['split']} pairs at {s['image_size']} px (hand-object + hand-only PNG, mask PNG, "
         f"annotations), faces_per_pixel {s['faces_per_pixel']}, chunks of {s['chunk_size']}, {s['workers']} worker "

@@ -1,0 +1,124 @@
+"""Training throughput per phase (images/s) and peak memory, on the synthetic world, CPU by default.
+
+Phases: stage 0 (estimator, with and without the rendered-silhouette loss), the adaptation's G/D phase and
+its E phase. Each measurement runs in its own process (so peak RSS is per phase) with the shipped demo
+configurations' networks and batch sizes; images/s counts the input images of all streams in a step.
+
+Usage::
+
+    .venv/bin/python experiments/bench_training.py [--size 64] [--steps 12] [--world outputs/world/demo]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PHASES = ("stage0_silhouette", "stage0_no_silhouette", "adapt_gd", "adapt_est")
+
+
+class Timer:
+    """Lightning callback measuring the wall time of training steps after a warm-up."""
+
+    def __init__(self, warmup: int) -> None:
+        import pytorch_lightning as pl
+
+        class _CB(pl.Callback):
+            def __init__(cb) -> None:
+                cb.times: list[float] = []
+                cb.images: list[int] = []
+
+            def on_train_batch_start(cb, trainer, pl_module, batch, batch_idx) -> None:
+                cb.t0 = time.perf_counter()
+
+            def on_train_batch_end(cb, trainer, pl_module, outputs, batch, batch_idx) -> None:
+                if batch_idx >= warmup:
+                    cb.times.append(time.perf_counter() - cb.t0)
+                    streams = batch.values() if isinstance(batch, dict) and "image" not in batch else [batch]
+                    cb.images.append(sum(b["image"].shape[0] for b in streams if b is not None))
+
+        self.callback = _CB()
+
+
+def run_phase(phase: str, world: str, size: int, steps: int) -> dict[str, float]:
+    import pytorch_lightning as pl
+    import torch
+
+    from hoi_adapt.data.datamodule import HOIDataModule, StreamSpec
+    from hoi_adapt.lit.adapt_module import AdaptModule
+    from hoi_adapt.lit.estimator_module import EstimatorModule
+    from hoi_adapt.lit.schedule import AdaptSchedule
+    from hoi_adapt.losses.estimator import EstimatorLossWeights
+    from hoi_adapt.models.discriminator import PatchDiscriminator
+    from hoi_adapt.models.estimator import MeshEstimator
+    from hoi_adapt.models.generator import CompositingGenerator
+    from hoi_adapt.models.pipeline import MeshGuidance
+
+    torch.manual_seed(0)
+    warmup = 2
+    timer = Timer(warmup)
+    if phase.startswith("stage0"):
+        weights = EstimatorLossWeights(silhouette=0.0 if phase.endswith("no_silhouette") else 1.0)
+        module = EstimatorModule(MeshEstimator(), loss_weights=weights, silhouette_size=24 if size <= 64 else 32)
+        train = {"hand_only": StreamSpec(split="source_hand"), "pairs_hand": StreamSpec(split="source_pairs", batch_size=16)}
+        batch = 32
+    else:
+        gd = phase == "adapt_gd"
+        module = AdaptModule(MeshEstimator(), CompositingGenerator(in_channels=8), PatchDiscriminator(),
+                             MeshGuidance(guidance_size=size // 2),
+                             schedule=AdaptSchedule(rounds=1, gd_steps=steps + warmup if gd else 0, est_steps=0 if gd else steps + warmup),
+                             silhouette_size=24 if size <= 64 else 32)
+        train = {"hand_only": StreamSpec(split="source_hand"),
+                 "pairs": StreamSpec(split="source_pairs", image="hoi", pair=True, amodal_masks=True),
+                 "hoi": StreamSpec(split="target_hoi", image="hoi", labels=False)}
+        batch = 12
+    dm = HOIDataModule(world=world, image_size=size, batch_size=batch, num_workers=2, augment={}, train=train,
+                       val={"v": StreamSpec(split="source_hand_test")})
+    trainer = pl.Trainer(max_steps=steps + warmup if phase.startswith("stage0") else -1, max_epochs=-1, accelerator="cpu",
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
+                         num_sanity_val_steps=0, callbacks=[timer.callback])
+    trainer.fit(module, dm)
+    cb = timer.callback
+    seconds = sum(cb.times)
+    return {"images_per_s": sum(cb.images) / seconds, "s_per_step": seconds / len(cb.times),
+            "images_per_step": sum(cb.images) / len(cb.images), "steps_timed": len(cb.times),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64, help="network input size (the CPU demo default is 64)")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--world", default="outputs/world/demo")
+    parser.add_argument("--phase", choices=PHASES, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:  # child process
+        print("RESULT " + json.dumps(run_phase(args.phase, args.world, args.size, args.steps)))
+        return
+    from hoi_adapt.synth.generator import ensure_world
+    from hoi_adapt.utils.bench import write_results
+
+    ensure_world("configs/synth/demo.yaml", args.world)
+    results = {}
+    for phase in PHASES:
+        out = subprocess.run([sys.executable, __file__, "--phase", phase, "--size", str(args.size), "--steps", str(args.steps),
+                              "--world", args.world], capture_output=True, text=True, check=True)
+        line = next(li for li in out.stdout.splitlines() if li.startswith("RESULT "))
+        results[phase] = json.loads(line[len("RESULT "):])
+        print(phase, results[phase], flush=True)
+    lines = [f"# Training throughput per phase, {args.size} px, CPU", "",
+             "| phase | images/s | s/step | images/step | peak RSS (MB) |", "|---|---|---|---|---|"]
+    lines += [f"| {p} | {r['images_per_s']:.1f} | {r['s_per_step']:.2f} | {r['images_per_step']:.0f} | {r['peak_rss_mb']:.0f} |"
+              for p, r in results.items()]
+    lines += ["", "images/step counts the input images of every stream (the E phase also re-estimates translations).",
+              f"Command: `.venv/bin/python experiments/bench_training.py --size {args.size} --steps {args.steps}`"]
+    write_results("bench_training", {"size": args.size, "phases": results}, lines)
+
+
+if __name__ == "__main__":
+    main()

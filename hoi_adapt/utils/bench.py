@@ -1,0 +1,47 @@
+"""Shared plumbing of the benchmark scripts in ``experiments/``: machine description and result files."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, threads, load and library versions (numbers depend on them; record them)."""
+    import torch
+
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        import pytorch3d
+
+        p3d = pytorch3d.__version__
+    except ImportError:  # pragma: no cover
+        p3d = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "pytorch3d": p3d, "python": platform.python_version(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average": list(os.getloadavg())}
+
+
+def write_results(name: str, result: dict[str, Any], markdown_lines: list[str], folder: Path = RESULTS) -> tuple[Path, Path]:
+    """``<folder>/<name>.json`` (with the machine description) and ``<name>.md``, written atomically."""
+    from hoi_adapt.utils.io import atomic_path, write_json_atomic
+
+    info = machine_info()
+    result = {**result, "machine": info}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / f"{name}.json", result)
+    text = "\n".join(markdown_lines) + (f"\n\nMachine: {info['cpu']}, {info['cores']} cores, {info['torch_threads']} torch threads, "
+                                        f"load average {', '.join(f'{x:.1f}' for x in info['load_average'])}; "
+                                        f"torch {info['torch']}, pytorch3d {info['pytorch3d']}.\n")
+    with atomic_path(folder / f"{name}.md") as tmp:
+        tmp.write_text(text)
+    print(text)
+    return folder / f"{name}.json", folder / f"{name}.md"
