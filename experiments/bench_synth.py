@@ -30,10 +30,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import load_average  # noqa: E402
 
-from hoi_adapt.utils.bench import machine_info  # noqa: E402
-
 from hoi_adapt.synth import generator as gen  # noqa: E402
 from hoi_adapt.synth.config import SplitSpec, WorldConfig  # noqa: E402
+from hoi_adapt.utils.bench import machine_info  # noqa: E402
 from hoi_adapt.utils.io import atomic_path, write_json_atomic  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
