@@ -35,10 +35,14 @@ RESULTS = ROOT / "experiments" / "results"
 SCALES = {
     "demo": {"world_config": "configs/synth/demo.yaml", "world": "outputs/world/demo",
              "stage0": ["--trainer.max_steps=600"],
+             # the oracle gets as many estimator updates as the adapted rows: stage 0 + rounds x est_steps
+             "oracle": ["--trainer.max_steps=900"],
              "adapt": ["--model.init_args.schedule.rounds=3", "--model.init_args.schedule.gd_steps=150",
                        "--model.init_args.schedule.est_steps=100"]},
     "full": {"world_config": "configs/synth/full.yaml", "world": "outputs/world/full",
              "stage0": ["--trainer.max_steps=20000", "--data.image_size=128", "--model.init_args.silhouette_size=32",
+                        "--trainer.val_check_interval=2000"],
+             "oracle": ["--trainer.max_steps=36000", "--data.image_size=128", "--model.init_args.silhouette_size=32",
                         "--trainer.val_check_interval=2000"],
              "adapt": ["--model.init_args.schedule.rounds=4", "--model.init_args.schedule.gd_steps=4000",
                        "--model.init_args.schedule.est_steps=4000", "--data.image_size=128",
@@ -65,8 +69,8 @@ def main() -> None:
     est_cfg, adapt_cfg = "configs/estimator/demo.yaml", "configs/adapt/demo.yaml"
     stage0 = steps.run("stage0", {"cfg": Path(est_cfg).read_text(), "o": scale["stage0"]},
                        lambda: run_fit(est_cfg, out / "stage0", world, scale["stage0"]))
-    oracle = steps.run("oracle", {"cfg": Path(est_cfg).read_text(), "row": (CONFIGS / "oracle.yaml").read_text(), "o": scale["stage0"]},
-                       lambda: run_fit(est_cfg, out / "oracle", world, ["-c", str(CONFIGS / "oracle.yaml"), *scale["stage0"]]))
+    oracle = steps.run("oracle", {"cfg": Path(est_cfg).read_text(), "row": (CONFIGS / "oracle.yaml").read_text(), "o": scale["oracle"]},
+                       lambda: run_fit(est_cfg, out / "oracle", world, ["-c", str(CONFIGS / "oracle.yaml"), *scale["oracle"]]))
     adapted = {}
     for label, name in ROWS:
         row_cfg = CONFIGS / f"{name}.yaml"

@@ -117,7 +117,7 @@ def main() -> None:
               for p, r in results.items()]
     lines += ["", "images/step counts the input images of every stream (the E phase also re-estimates translations).",
               f"Command: `.venv/bin/python experiments/bench_training.py --size {args.size} --steps {args.steps}`"]
-    write_results("bench_training", {"size": args.size, "phases": results}, lines)
+    write_results(f"bench_training_{args.size}px", {"size": args.size, "phases": results}, lines)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ def run_fit(config: str, run_dir: Path, world: str, overrides: list[str]) -> str
     if resume is not None:
         print(f"[demo] resuming from {resume}")
         args.append(f"--ckpt_path={resume}")
-    fit_main(args)
+    if fit_main(args) != 0:
+        raise HoiAdaptError(f"training with {config} failed (see the error above); fix it and run the demo again to resume")
     last = _latest_checkpoint(run_dir)
     if last is None:
         raise HoiAdaptError(f"training in {run_dir} produced no checkpoint")

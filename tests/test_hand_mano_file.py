@@ -248,5 +248,6 @@ def test_hand_model_cli(tmp_path, right, capsys):
     text = capsys.readouterr().out
     assert "side (geometry): right" in text and "official MANO v1.2 file (MD5): no" in text
     assert load_mano_arrays(tmp_path / "clean" / "MANO_RIGHT.npz")["J_regressor"].shape == (16, 778)
-    assert main(["--mano", str(tmp_path / "missing.pkl")]) == 2
-    assert "file not found" in capsys.readouterr().err
+    assert main(["--mano", str(tmp_path / "missing.pkl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hoi-adapt hand-model: error: ") and "file not found" in err

@@ -58,14 +58,14 @@ def stage0_config(out: Path, world: Path, max_steps: int = 4, every: int = 2, si
 
 
 def adapt_config(out: Path, world: Path, every: int = 1) -> Path:
-    """configs/adapt/demo.yaml with tiny networks and schedule: one round of G/D (2 steps) and E (1 step)."""
+    """configs/adapt/demo.yaml with tiny networks and schedule: stage 0 (1 step), G/D (2 steps), E (1 step)."""
     cfg = yaml.safe_load((REPO / "configs/adapt/demo.yaml").read_text())
     _trainer(cfg, out, every, val_check_interval=2)
     m = cfg["model"]["init_args"]
     m["estimator"]["init_args"].update(regressor_hidden=64, evidence_width=16)
     m["generator"]["init_args"].update(base_channels=8, num_downs=4)
     m["discriminator"]["init_args"].update(base_channels=8, num_layers=2)
-    m.update(schedule={"stage0_steps": 0, "rounds": 1, "gd_steps": 2, "est_steps": 1}, silhouette_size=16, pool_size=4)
+    m.update(schedule={"stage0_steps": 1, "rounds": 1, "gd_steps": 2, "est_steps": 1}, silhouette_size=16, pool_size=4)
     d = cfg["data"]
     d.update(world=str(world), world_config=None, image_size=32, batch_size=2, num_workers=0)
     for name, limit in (("hand_only", 4), ("pairs", 4), ("hoi", 2)):
@@ -109,6 +109,10 @@ def test_stage0_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tiny_world
     positions = saved["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     # hand_only: 3 batches per pass, pairs_hand: 2 -> the pairs stream has just rolled over to its 2nd pass
     assert [(p["pass"], p["batch"]) for p in positions] == [(0, 2), (1, 0)]
+    # A checkpoint's hyper-parameters never reach the config (LightningCLI would merge them, and a class
+    # path there would be instantiated): tampering with them changes nothing.
+    saved["hyper_parameters"].update(_class_path="hoi_adapt.lit.adapt_module.AdaptModule", silhouette_size=999)
+    torch.save(saved, resume)
 
     fit_in_process(config, f"--ckpt_path={resume}")
     final = torch.load(resume, map_location="cpu", weights_only=True)
@@ -133,20 +137,22 @@ def test_adaptation_killed_mid_phase_resumes_in_the_same_phase_and_step(tiny_wor
 
     cut = tmp_path / "cut"
     config = adapt_config(cut, tiny_world)
-    proc = fit_killed_at(config, step=1)  # the G update of G/D step 2 of 2; last.ckpt holds schedule step 1
+    # killed in the G update of G/D step 2 of 2; last.ckpt holds schedule step 2. Stage 0's dropout has used
+    # the RNG and the ImagePool is full, so its random swaps in that step need the saved RNG state.
+    proc = fit_killed_at(config, step=2)
     assert proc.returncode == -9, proc.stderr[-2000:]
     resume = cut / "resume" / "last.ckpt"
     saved = torch.load(resume, map_location="cpu", weights_only=True)["hoi_adapt_schedule"]
-    assert saved["schedule_step"] == 1 and len(saved["pool"]["images"]) == 4
+    assert saved["schedule_step"] == 2 and len(saved["pool"]["images"]) == 4
     assert not (cut / "resume" / "round1_gd.ckpt").exists()  # the phase never ended in the killed run
 
     fit_in_process(config, f"--ckpt_path={resume}", f"--trainer.callbacks+={__name__}._StartState")
-    assert _StartState.seen == (1, "gd", 1)  # same phase, same step
+    assert _StartState.seen == (2, "gd", 1)  # same phase, same step
     final = torch.load(resume, map_location="cpu", weights_only=True)
     reference = torch.load(whole / "resume" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert final["hoi_adapt_schedule"]["schedule_step"] == reference["hoi_adapt_schedule"]["schedule_step"] == 3
+    assert final["hoi_adapt_schedule"]["schedule_step"] == reference["hoi_adapt_schedule"]["schedule_step"] == 4
     assert_same_weights(reference["state_dict"], final["state_dict"])
     for a, b in zip(final["hoi_adapt_schedule"]["pool"]["images"], reference["hoi_adapt_schedule"]["pool"]["images"]):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # the ImagePool's random swaps replayed too
-    assert sorted(p.name for p in (cut / "resume").glob("*.ckpt")) == ["last.ckpt", "round1_est.ckpt", "round1_gd.ckpt"]
-    assert sorted(p.name for p in (whole / "resume").glob("*.ckpt")) == ["last.ckpt", "round1_est.ckpt", "round1_gd.ckpt"]
+    tags = ["last.ckpt", "round1_est.ckpt", "round1_gd.ckpt", "stage0.ckpt"]
+    assert sorted(p.name for p in (cut / "resume").glob("*.ckpt")) == sorted(p.name for p in (whole / "resume").glob("*.ckpt")) == tags

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
 
@@ -34,10 +33,16 @@ class ImageLogger(pl.Callback):
         if self._batch is None and batch_idx == 0 and dataloader_idx == 0:
             self._batch = {k: (v[: self.max_images].detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
-    @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._batch is None or trainer.sanity_checking or (trainer.current_epoch % self.every_n_epochs):
+        if trainer.sanity_checking or (trainer.current_epoch % self.every_n_epochs):
             return
+        # `trainer.log_dir` is a collective under DDP: every rank asks, only rank 0 draws and writes
+        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "images"
+        if trainer.is_global_zero and self._batch is not None:
+            self._write(trainer, pl_module, out_dir)
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, out_dir: Path) -> None:
+        assert self._batch is not None
         batch = {k: (v.to(pl_module.device) if isinstance(v, torch.Tensor) else v) for k, v in self._batch.items()}
         was_training = pl_module.training
         pl_module.eval()
@@ -52,6 +57,5 @@ class ImageLogger(pl.Callback):
                 logger.log_image(key=tag, images=[grid], step=trainer.global_step)  # type: ignore[attr-defined]
             elif name == "TensorBoardLogger":
                 logger.experiment.add_image(tag, grid, trainer.global_step)  # type: ignore[attr-defined]
-        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "images"
         out_dir.mkdir(parents=True, exist_ok=True)
         save_image(grid, out_dir / f"step{trainer.global_step:07d}.png")

@@ -11,7 +11,9 @@ class PhaseCheckpoint(pl.Callback):
     """Saves ``<dir>/<phase tag>.ckpt`` when a phase ends and ``<dir>/last.ckpt`` every ``every_n_steps``.
 
     Resuming from any of them continues the schedule where it stopped (the module stores its schedule
-    step, image pool, guard and RNG state in the checkpoint).
+    step, image pool, guard and RNG state in the checkpoint; the data module's loaders their position).
+    With the stage-0 :class:`~hoi_adapt.lit.estimator_module.EstimatorModule` (no phases) it is a rolling
+    step checkpoint: ``last.ckpt`` every ``every_n_steps`` global steps.
 
     Args:
         dirpath: folder (default: ``<log_dir>/checkpoints``).

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 
 from hoi_adapt import __version__
 from hoi_adapt.utils.io import write_json_atomic
@@ -29,8 +28,14 @@ class RunInfo(pl.Callback):
         super().__init__()
         self.seed = seed
 
-    @rank_zero_only
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # `trainer.log_dir` is a collective under DDP (rank 0 broadcasts it): every rank must ask, or rank 0
+        # waits forever; only rank 0 writes.
+        out = Path(trainer.log_dir or trainer.default_root_dir)
+        if trainer.is_global_zero:
+            self._write(trainer, out)
+
+    def _write(self, trainer: pl.Trainer, out: Path) -> None:
         dm = getattr(trainer, "datamodule", None)
         batch_sizes: dict[str, Any] = {}
         if dm is not None and hasattr(dm, "train_specs"):
@@ -51,6 +56,5 @@ class RunInfo(pl.Callback):
             "effective_batch_size": per_step * trainer.world_size * trainer.accumulate_grad_batches if per_step else None,
             "precision": str(trainer.precision),
         }
-        out = Path(trainer.log_dir or trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "run_info.json", info)

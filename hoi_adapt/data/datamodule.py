@@ -17,7 +17,7 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from hoi_adapt.data.augment import SampleAugment
-from hoi_adapt.data.sampling import ResumableLoader, ResumableSampler, stream_seed
+from hoi_adapt.data.sampling import ResumableLoader, ResumableSampler, SeededSamples, stream_seed
 from hoi_adapt.utils.errors import ConfigError
 
 
@@ -265,9 +265,10 @@ class HOIDataModule(pl.LightningDataModule):
         """An evaluation loader (in order; Lightning shards it under DDP).
 
         ``shuffle`` is kept for callers that want a plain shuffled loader; training uses
-        :meth:`_train_loader`. The loader's own generator keeps iterator creation off the global RNG.
+        :meth:`_train_loader`. The loader's own generator keeps iterator creation off the global RNG, and
+        :class:`SeededSamples` turns a worker's data error into one clear message.
         """
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False,
+        return DataLoader(SeededSamples(dataset), batch_size=batch_size, shuffle=shuffle, drop_last=False,
                           generator=torch.Generator().manual_seed(self._run_seed()), **self._worker_kwargs())
 
     def _train_loader(self, name: str, dataset: Dataset, batch_size: int) -> ResumableLoader:

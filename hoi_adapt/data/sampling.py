@@ -28,7 +28,9 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
+
+from hoi_adapt.utils.errors import HoiAdaptError
 
 STATE_VERSION = 1
 
@@ -115,12 +117,29 @@ class ResumableSampler(DistributedSampler):
                 yield int(i), sample_seed(self.seed, pass_, int(i))
 
 
+class SampleLoadError(HoiAdaptError):
+    """A sample failed to load in a DataLoader worker process.
+
+    torch re-raises a worker's exception in the main process as ``type(exc)(text)`` where ``text`` embeds
+    the worker traceback; the project's errors take (path, problem) and cannot be rebuilt that way, so the
+    user would get a ``RuntimeError`` with a traceback. Workers raise this one-argument error instead, and
+    its constructor keeps only the original one-line message (naming the file).
+    """
+
+    def __init__(self, message: str) -> None:
+        if "Original Traceback" in message:
+            last = [line for line in message.strip().splitlines() if line.strip()][-1]
+            message = last.split(": ", 1)[1] if ": " in last else last
+        super().__init__(message)
+
+
 class SeededSamples(Dataset):
     """Builds each sample under its own seed so random augmentation is a function of the sample's key.
 
     ``dataset[(index, seed)]`` seeds torch's CPU RNG, numpy's legacy global RNG and Python's ``random``
     with ``seed`` while ``dataset[index]`` runs, then restores them (the caller's streams are untouched).
-    A plain integer key passes through unseeded.
+    A plain integer key passes through unseeded. In a worker process a project error (a corrupt image, a
+    malformed annotation) becomes a :class:`SampleLoadError` with the same message.
     """
 
     def __init__(self, dataset: Dataset) -> None:
@@ -130,19 +149,34 @@ class SeededSamples(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, key: Any) -> Any:
+        try:
+            return self._get(key)
+        except HoiAdaptError as exc:
+            if get_worker_info() is None or isinstance(exc, SampleLoadError):
+                raise
+            raise SampleLoadError(str(exc)) from None
+
+    def _get(self, key: Any) -> Any:
         if not isinstance(key, tuple):
             return self.dataset[key]
         index, seed = key
+        if get_worker_info() is not None:  # a worker's global RNGs serve only the dataset: no need to restore
+            _seed_all(seed)
+            return self.dataset[index]
         np_state, py_state = np.random.get_state(), random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            np.random.seed(seed)
-            random.seed(seed)
+        with torch.random.fork_rng(devices=[]):  # the main process's RNGs also drive training (dropout)
+            _seed_all(seed)
             try:
                 return self.dataset[index]
             finally:
                 np.random.set_state(np_state)
                 random.setstate(py_state)
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 class ResumableLoader(DataLoader):
@@ -174,8 +208,14 @@ class ResumableLoader(DataLoader):
                 "length": s.length, "global_batch": s.global_batch, "seed": s.seed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Continue where ``state`` stopped; with another dataset size or global batch, at the same sample count."""
+        """Continue where ``state`` stopped; with another dataset size or global batch, at the same sample count.
+
+        The saved stream seed is adopted, so a resumed run keeps the original order even if it was started
+        with another (e.g. a random) ``seed_everything``.
+        """
         s: ResumableSampler = self.sampler  # type: ignore[assignment]
+        if "seed" in state:
+            s.seed = int(state["seed"])
         pass_ = int(state.get("pass", 0))
         if state.get("length") == s.length and state.get("global_batch") == s.global_batch:
             batch = int(state.get("batch", 0))

@@ -39,8 +39,8 @@ def _check_mano(path: Path, out: Path | None, side: str | None) -> int:
         if side:
             files = [p for p in files if side.upper() in p.name]
         if not files:
-            print(f"hoi-adapt hand-model: no MANO_RIGHT/LEFT .pkl or .npz in {path}", file=sys.stderr)
-            return 2
+            print(f"hoi-adapt hand-model: error: no MANO_RIGHT/LEFT .pkl or .npz in {path}", file=sys.stderr)
+            return 1
     else:
         files = [path]
     for file in files:
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check_mano(args.mano, args.out, args.side)
         return _build_standin(args.out)
     except HoiAdaptError as exc:
-        print(f"hoi-adapt hand-model: {exc}", file=sys.stderr)
-        return 2
+        print(f"hoi-adapt hand-model: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,9 +14,11 @@ their normalisation statistics move (tested).
 Losses (method.md): G on pairs — L1 to the twin + adversarial; G on ``hoi`` — visible hand preserved,
 outside the hand region (visible mask ∪ rendered silhouette) -> hand-only background, occluded-but-rendered
 pixels -> the colour-matched rendering (mesh-guided filling) + adversarial. E on translations — supervised
-where labels exist (pairs: amodal hand mask as the target of the de-occluded image), and on ``hoi``:
-silhouette and 2D-mask evidence against the visible mask widened by the first mesh's silhouette, plus
-consistency between the two passes.
+where labels exist (pairs: the amodal hand mask is the target of the de-occluded image), and on ``hoi``:
+silhouette and 2D-mask evidence against the visible mask widened by the first mesh's silhouette. E's first
+pass on the raw hand-object images (which renders G's guidance) is trained in the same step: supervised on
+pairs, mask evidence on ``hoi`` (object pixels ignored), and two-pass consistency that pulls it towards the
+final pass on the translation (a detached teacher) — ``first_pass_weight: 0`` keeps it out of training.
 """
 from __future__ import annotations
 

@@ -42,18 +42,26 @@ class HoiAdaptCLI(LightningCLI):
         if kill is not None:
             self.trainer.callbacks.append(kill)
 
+    def _parse_ckpt_path(self) -> None:
+        """Do not merge a checkpoint's ``hyper_parameters`` into the config (LightningCLI's default).
+
+        The command line and config files define the run; ``--ckpt_path`` supplies state only. Merging would
+        let a checkpoint silently override settings and name classes or callables (``_class_path``,
+        optimiser factories) for jsonargparse to import and instantiate.
+        """
+
     def parse_arguments(self, parser, args) -> None:  # type: ignore[no-untyped-def]
         super().parse_arguments(parser, args)
         sub = self.config.get("subcommand")
         if sub:
-            check_resume_checkpoint(self.config[sub].get("ckpt_path"), self.config[sub].get("model"))
+            check_resume_checkpoint(self.config[sub].get("ckpt_path"), self.config[sub].get("model"), resume=sub == "fit")
 
 
-def check_resume_checkpoint(path: str | None, model: object) -> None:
+def check_resume_checkpoint(path: str | None, model: object, resume: bool = True) -> None:
     """A ``--ckpt_path`` must be a readable hoi_adapt checkpoint (weights only) of the configured model's kind.
 
-    Runs before LightningCLI reads the checkpoint's hyper-parameters, so a truncated file, an arbitrary
-    pickle or another model's checkpoint is one :class:`CheckpointError` naming the file.
+    Runs before Lightning loads it, so a truncated file, an arbitrary pickle or another model's checkpoint
+    is one :class:`CheckpointError` naming the file. ``resume``: ``fit`` also needs the trainer state.
     """
     if not path:
         return
@@ -66,7 +74,7 @@ def check_resume_checkpoint(path: str | None, model: object) -> None:
     if expected is not None and kind != expected:
         raise CheckpointError(path, f"is a {kind!r} checkpoint but the configured model {class_path.rsplit('.', 1)[-1]} "  # type: ignore[union-attr]
                                     f"resumes from {expected!r} checkpoints")
-    if "loops" not in ckpt or "optimizer_states" not in ckpt:
+    if resume and ("loops" not in ckpt or "optimizer_states" not in ckpt):
         raise CheckpointError(path, "holds network weights only (no trainer state), so training cannot resume from it",
                               hint="start a new run from it instead, e.g. --model.init_args.estimator_ckpt for adaptation")
 
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     # `sys.argv` in every other process: it must hold this command, not be emptied.
     sys.argv = [sys.argv[0], *args]
     try:
-        _run(None)
+        _run()
     except ArgumentError as exc:  # jsonargparse: unknown key, bad value (exit_on_error=False: no usage dump)
         print(f"{prog}: error: {_one_line(str(exc))} (see '{prog} --help')", file=sys.stderr)
         return 2
@@ -103,10 +111,13 @@ def _one_line(message: str) -> str:
                     break
                 detail.append(nxt)
             return f"{lines[0]} {': '.join(detail)}"
-    return " | ".join(lines)
+    out = lines[0] if lines else message
+    for prev, line in zip(lines, lines[1:]):
+        out += (" " if prev.endswith(":") else " | ") + line
+    return out
 
 
-def _run(args: list[str] | None) -> None:
+def _run() -> None:
     HoiAdaptCLI(
         model_class=pl.LightningModule,
         datamodule_class=HOIDataModule,
@@ -114,6 +125,6 @@ def _run(args: list[str] | None) -> None:
         subclass_mode_data=False,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"exit_on_error": False},
-        args=args,
+        args=None,  # sys.argv (set by main)
         auto_configure_optimizers=False,
     )

@@ -5,6 +5,7 @@ arbitrary pickle gets a :class:`CheckpointError` naming the file and the problem
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(path, "checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # the weights-only unpickler met a class or function reference
+            raise CheckpointError(path, "contains objects other than tensors and plain data; refused (hoi_adapt never "
+                                        "unpickles code from checkpoints)") from None
+        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200]
+        raise CheckpointError(path, f"not a loadable checkpoint (UnpicklingError: {detail}); only tensors and plain "
+                                    "data are accepted") from None
+    except Exception as exc:  # truncated or foreign files fail in many ways
         raise CheckpointError(path, f"not a loadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(path, "not a Lightning checkpoint (no state_dict)")
