@@ -4,7 +4,7 @@ Exports ``--limit`` samples of the synthetic world's ``target_hoi`` split (``out
 if it exists; else a small 128-px world generated into a temporary folder) with the adapted pipeline
 (``adapt=True``), batch ``--batch`` on the CPU, through the real entry point :func:`export_dataset`
 (Lightning predict loop, writer, merge, FreiHAND variant, sheet, manifest). The checkpoint has the demo
-configuration's networks (``configs/adapt/demo.yaml``: ResNet-18 estimator, U-Net 32/5 generator, 64-px
+configuration's networks (``configs/adapt/demo.yaml``: ResNet-18 estimator, compositing U-Net 32/5 generator, 64-px
 mesh guidance) with seeded untrained weights: speed does not depend on the weight values.
 
 It then times the stages of one batch in-process (round-robin, min over rounds) (data loading, the two estimator passes, the guidance
@@ -28,30 +28,21 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_render import load_average, machine  # noqa: E402
+from bench_render import load_average  # noqa: E402
 
-from hoi_adapt.utils.io import atomic_path, write_json_atomic  # noqa: E402
+from hoi_adapt.utils.bench import RESULTS, demo_adapt_networks, machine_info, write_result_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
 SIZE = 128
 REFERENCE = "(reference: full shaded untiled render, not used)"
-GUIDE_TILED = "(reference: guidance render with 16-px tiles, not used)"
 TOTAL = "ExportModule total (all of the above but loading)"
 
 
 def demo_checkpoint(path: Path) -> Path:
-    """Networks of configs/adapt/demo.yaml, seeded, as a minimal adaptation checkpoint."""
+    """Networks of configs/adapt/demo.yaml (guidance at half the input size), seeded, as an adaptation checkpoint."""
     from hoi_adapt.lit.checkpointing import write_network_checkpoint
-    from hoi_adapt.models.estimator import MeshEstimator
-    from hoi_adapt.models.generator import UNetGenerator
-    from hoi_adapt.models.pipeline import MeshGuidance
 
-    torch.manual_seed(0)
-    nets = {"estimator": MeshEstimator(backbone_depth=18, num_iterations=3),
-            "generator": UNetGenerator(in_channels=8, base_channels=32, num_downs=5),
-            "guidance": MeshGuidance(guidance_size=64)}
-    return write_network_checkpoint(path, "adapt", nets, input_size=SIZE)
+    return write_network_checkpoint(path, "adapt", demo_adapt_networks(SIZE), input_size=SIZE)
 
 
 def resolve_world(arg: str | None, tmp: Path) -> tuple[Path, str]:
@@ -89,8 +80,6 @@ def stage_times(ckpt: Path, world: Path, batch: int, repeats: int, out: Path) ->
     faces = est.hand_model.faces
     module = ExportModule(predictor).eval()
     shaded = HandObjectRenderer(faces_per_pixel=1)
-    tiled_guidance = MeshGuidance(guidance_size=pipe.guidance.guidance_size)
-    tiled_guidance.renderer.tile_size = 16  # what MeshGuidance would cost with screen tiles on CPU
     load = lambda: default_collate([source.dataset[i] for i in range(batch)])  # noqa: E731
     b = load()
     image, K = b["image"], b["K"]
@@ -110,7 +99,7 @@ def stage_times(ckpt: Path, world: Path, batch: int, repeats: int, out: Path) ->
     stages: dict[str, Callable[[], Any]] = {
         "load + collate": load,
         "estimator pass 1": lambda: est(image, K),
-        "guidance render (64 px)": lambda: pipe.guidance(first.vertices, faces, K, image, skin),
+        f"guidance render ({pipe.guidance.guidance_size} px, 16-px tiles)": lambda: pipe.guidance(first.vertices, faces, K, image, skin),
         "generator": lambda: pipe.generator(image, MeshGuidance.as_input(guide)),
         "estimator pass 2": lambda: est(translated, K),
         "mask silhouette (raster only, 16-px tiles)": lambda: render_silhouette(final.vertices, faces, K, (SIZE, SIZE)),
@@ -118,7 +107,6 @@ def stage_times(ckpt: Path, world: Path, batch: int, repeats: int, out: Path) ->
         "write PNG+JPEG files and shard": lambda: write_batch(out, pred),
         TOTAL: lambda: module(image, K),
         REFERENCE: lambda: shaded(final.vertices, faces, K),
-        GUIDE_TILED: lambda: tiled_guidance(first.vertices, faces, K, image, skin),
     }
     best = {name: float("inf") for name in stages}
     with torch.inference_mode():
@@ -167,11 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     n = manifest["count"]
     result = {
         "command": "python experiments/bench_export.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine(), "load_average_at_start": load_start, "load_average_at_end": load_end,
+        "machine": machine_info(), "load_average_at_start": load_start, "load_average_at_end": load_end,
         "cpu_pressure_avg10_at_start": pressure_start, "cpu_pressure_avg10_at_end": pressure_end,
         "world": world_note, "samples": n, "batch_size": args.batch, "image_size": SIZE, "adapt": True,
         "accelerator": "cpu", "devices": 1,
-        "networks": "configs/adapt/demo.yaml: MeshEstimator(resnet18, 3 iterations), UNetGenerator(8, 32, 5), MeshGuidance(64)",
+        "networks": f"configs/adapt/demo.yaml: MeshEstimator(resnet18, 3 iterations), CompositingGenerator(8, 32, 5), "
+                    f"MeshGuidance({SIZE // 2})",
         "end_to_end_seconds": round(total, 2), "end_to_end_samples_per_second": round(n / total, 3),
         "predict_loop_seconds": run["predict_seconds"], "predict_loop_samples_per_second": run["samples_per_second"],
         "setup_and_finalize_seconds": round(total - run["predict_seconds"], 2),
@@ -179,24 +168,20 @@ def main(argv: list[str] | None = None) -> int:
                       "predict_loop_samples_per_second": r["samples_per_second"]} for t, r in runs],
         "stage_seconds_per_batch": {k: round(v, 4) for k, v in stages.items()},
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(RESULTS / "bench_export.json", result)
     per_batch = stages[TOTAL] + stages["load + collate"] + stages["write PNG+JPEG files and shard"]
-    parts = {k: v for k, v in stages.items() if k not in (TOTAL, REFERENCE, GUIDE_TILED)}
+    parts = {k: v for k, v in stages.items() if k not in (TOTAL, REFERENCE)}
     rows = "\n".join(f"| {k} | {v:.3f} | {1000 * v / args.batch:.1f} | {100 * v / per_batch:.0f} % |" for k, v in parts.items())
     rows += f"\n| **one batch, as the export runs it** (loading + ExportModule + writing) | {per_batch:.3f} | " \
             f"{1000 * per_batch / args.batch:.1f} | 100 % |"
-    for ref in (REFERENCE, GUIDE_TILED):
-        rows += f"\n| {ref} | {stages[ref]:.3f} | {1000 * stages[ref] / args.batch:.1f} | - |"
+    rows += f"\n| {REFERENCE} | {stages[REFERENCE]:.3f} | {1000 * stages[REFERENCE] / args.batch:.1f} | - |"
     top = sorted(parts.items(), key=lambda kv: -kv[1])[:3]
     top_text = ", ".join(f"{k} ({100 * v / per_batch:.0f} %)" for k, v in top)
     result["largest_stages"] = top_text
-    write_json_atomic(RESULTS / "bench_export.json", result)
     m = result["machine"]
     md = f"""# Export benchmark (`experiments/bench_export.py`)
 
 Command: `{result['command'].strip()}`  
-Machine: {m['cpu']}, {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, CUDA: {m['cuda']}; torch {m['torch']}, pytorch3d {m['pytorch3d']}, Python {m['python']}  
+Machine: {m['cpu']}, {m['cores']} CPUs, torch threads {m['torch_threads']}, CUDA: {m['cuda']}; torch {m['torch']}, pytorch3d {m['pytorch3d']}, Python {m['python']}  
 Workload: {n} samples of `target_hoi` ({world_note}), {SIZE} px, batch {args.batch}, CPU, 1 process, adapt on
 (E -> R -> G -> E), FreiHAND variant on, meshes off; networks of {result['networks']} (seeded, untrained).
 Load average at start {load_start}, at end {load_end}; CPU pressure (PSI some avg10, % of time tasks waited for
@@ -216,21 +201,19 @@ Where the time goes (one batch of {args.batch}, in-process, min of {args.repeats
 {rows}
 
 Notes:
-- The stages are the pipeline's own (two ResNet-18 estimator passes at {SIZE} px, the 64-px guidance render,
-  the U-Net generator) plus what the export adds: the final mesh's silhouette (mask and confidence),
+- The stages are the pipeline's own (two ResNet-18 estimator passes at {SIZE} px, the {SIZE // 2}-px guidance
+  render, the compositing U-Net generator) plus what the export adds: the final mesh's silhouette (mask and confidence),
   PNG/JPEG encoding with atomic writes, and the shard.
 - The mask silhouette is rasterised only (no shading) with 16-px screen tiles on CPU
   (`hoi_adapt/export/module.py: render_silhouette`); the reference row is what a full shaded, untiled
   `HandObjectRenderer` pass of the same meshes costs.
-- The guidance render belongs to the adapted pipeline (`MeshGuidance`, a shaded, untiled hard pass at
-  64 px); the second reference row times the same guidance with 16-px screen tiles (its shading is needed,
-  its untiled rasterisation is not): the pipeline's largest CPU cost could shrink accordingly.
+- The guidance render belongs to the adapted pipeline (`MeshGuidance`: silhouette, depth and shaded hand
+  in one hard pass, rasterised with 16-px screen tiles on CPU).
 - Several processes (`--devices N`, DDP, gloo on CPU) split the batches between them; on this 2-core
   machine that adds no compute. Data loading runs in the main process here (`--num-workers 0`); with
   workers it overlaps the networks.
 """
-    with atomic_path(RESULTS / "bench_export.md") as p:
-        p.write_text(md)
+    write_result_files(RESULTS / "bench_export.json", result, md)
     print(md)
     return 0
 

@@ -2,7 +2,7 @@
 
 Targets (issue 8): estimator alone >= 62.5 images/s at batch 1; full pipeline (E -> R -> G -> E) >= 15
 images/s at batch 1. Networks are the shipped defaults with random weights (speed does not depend on the
-weights). Also reports a per-stage breakdown of the pipeline at batch 1 so misses can be explained.
+weights; they come from ``configs/adapt/demo.yaml``, guidance at half the input size). Also reports a per-stage breakdown of the pipeline at batch 1 so misses can be explained.
 
 Usage::
 
@@ -17,10 +17,8 @@ from typing import Callable
 
 import torch
 
-from hoi_adapt.models.estimator import MeshEstimator
-from hoi_adapt.models.generator import UNetGenerator
 from hoi_adapt.models.pipeline import AdaptPipeline, MeshGuidance
-from hoi_adapt.utils.bench import write_results
+from hoi_adapt.utils.bench import demo_adapt_networks, write_results
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
@@ -43,10 +41,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    estimator = MeshEstimator().eval()
-    pipeline = AdaptPipeline(estimator, UNetGenerator(in_channels=8), MeshGuidance(guidance_size=64)).eval()
     s = args.size
+    nets = demo_adapt_networks(s)
+    estimator = nets["estimator"]
+    pipeline = AdaptPipeline(estimator, nets["generator"], nets["guidance"]).eval()
     rows = []
     for batch in (1, 32):
         image = torch.rand(batch, 3, s, s)
@@ -76,6 +74,8 @@ def main() -> None:
     lines = [f"# Inference throughput, {s} px, CPU", "", "| batch | estimator img/s | full pipeline img/s |", "|---|---|---|"]
     lines += [f"| {r['batch']} | {r['estimator_img_s']:.1f} | {r['pipeline_img_s']:.1f} |" for r in rows]
     lines += ["", "Batch-1 breakdown (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items()), "",
+              f"Networks: configs/adapt/demo.yaml (estimator {type(estimator).__name__}, generator "
+              f"{type(pipeline.generator).__name__}, guidance {pipeline.guidance.guidance_size} px), seeded, untrained.",
               "Targets: estimator >= 62.5 img/s, pipeline >= 15 img/s at batch 1.",
               f"Command: `.venv/bin/python experiments/bench_inference.py --size {s}`"]
     write_results("bench_inference", {"image_size": s, "rows": rows, "breakdown_batch1": breakdown,

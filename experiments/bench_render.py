@@ -25,10 +25,7 @@ import torch
 from pytorch3d.utils import ico_sphere
 
 from hoi_adapt.render import HandObjectRenderer
-from hoi_adapt.utils.bench import machine_info
-from hoi_adapt.utils.io import atomic_path, write_json_atomic
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from hoi_adapt.utils.bench import RESULTS, machine_info, write_result_files
 
 
 def standin_hand() -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,10 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_render.json")
     args = parser.parse_args(argv)
     result = run(args)
-    write_json_atomic(args.out, result)
-    with atomic_path(args.out.with_suffix(".md")) as tmp:
-        tmp.write_text(to_markdown(result))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    write_result_files(args.out, result, to_markdown(result))
     return 0
 
 

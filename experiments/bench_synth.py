@@ -32,10 +32,8 @@ from bench_render import load_average  # noqa: E402
 
 from hoi_adapt.synth import generator as gen  # noqa: E402
 from hoi_adapt.synth.config import SplitSpec, WorldConfig  # noqa: E402
-from hoi_adapt.utils.bench import machine_info  # noqa: E402
-from hoi_adapt.utils.io import atomic_path, write_json_atomic  # noqa: E402
+from hoi_adapt.utils.bench import RESULTS, machine_info, write_result_files  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SPLIT = "source_pairs"
 
 
@@ -259,10 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_synth.json")
     args = parser.parse_args(argv)
     result = run(args)
-    write_json_atomic(args.out, result)
-    with atomic_path(args.out.with_suffix(".md")) as tmp:
-        tmp.write_text(to_markdown(result))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    write_result_files(args.out, result, to_markdown(result))
     return 0
 
 

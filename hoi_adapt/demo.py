@@ -89,12 +89,17 @@ def _latest_checkpoint(run_dir: Path, name: str = "last.ckpt") -> Path | None:
     return found[-1] if found else None
 
 
-def run_fit(config: str, run_dir: Path, world: str, overrides: list[str]) -> str:
+def fit_args(config: str, run_dir: Path, world: str | None, overrides: list[str]) -> list[str]:
+    """The ``hoi-adapt fit`` arguments of a run into ``run_dir`` (``world`` None: real-data streams only)."""
+    return ["fit", "-c", config, f"--trainer.default_root_dir={run_dir}", f"--trainer.logger.init_args.save_dir={run_dir}",
+            f"--data.world={world if world is not None else 'null'}", "--data.world_config=null", *overrides]
+
+
+def run_fit(config: str, run_dir: Path, world: str | None, overrides: list[str]) -> str:
     """LightningCLI ``fit`` into ``run_dir``; resumes from the run's last checkpoint if one exists."""
     from hoi_adapt.lit.cli import main as fit_main
 
-    args = ["fit", "-c", config, f"--trainer.default_root_dir={run_dir}", f"--trainer.logger.init_args.save_dir={run_dir}",
-            f"--data.world={world}", "--data.world_config=null", *overrides]
+    args = fit_args(config, run_dir, world, overrides)
     resume = _latest_checkpoint(run_dir)
     if resume is not None:
         print(f"[demo] resuming from {resume}")

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from fixtures_checkpoints import write_tiny_adapt_checkpoint
 from torch.utils.data import default_collate
 
 from hoi_adapt.data.image_io import read_image, read_mask
@@ -22,20 +23,6 @@ BATCH = 4
 LIMIT = 12
 
 
-def _adapt_ckpt(path: Path) -> Path:
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
-    from hoi_adapt.models.estimator import MeshEstimator
-    from hoi_adapt.models.generator import UNetGenerator
-    from hoi_adapt.models.pipeline import MeshGuidance
-
-    torch.manual_seed(0)
-    est = MeshEstimator(regressor_hidden=64, evidence_width=16)
-    with torch.no_grad():  # untrained nets predict constants; make the mask evidence and the passes image-dependent
-        est.evidence_head.smooth[-1].bias[-1] = 0.5
-        torch.nn.init.normal_(est.regressor.out.weight, std=0.01)
-    nets = {"estimator": est, "generator": UNetGenerator(in_channels=8, base_channels=8, num_downs=4),
-            "guidance": MeshGuidance(guidance_size=32)}
-    return write_network_checkpoint(path, "adapt", nets)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +35,7 @@ def ckpts(tmp_path_factory):
     est = MeshEstimator(regressor_hidden=64, evidence_width=16)
     with torch.no_grad():
         est.evidence_head.smooth[-1].bias[-1] = 0.5
-    return {"adapt": _adapt_ckpt(d / "adapt.ckpt"), "est": write_network_checkpoint(d / "est.ckpt", "estimator", {"estimator": est})}
+    return {"adapt": write_tiny_adapt_checkpoint(d / "adapt.ckpt"), "est": write_network_checkpoint(d / "est.ckpt", "estimator", {"estimator": est})}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from fixtures_checkpoints import write_tiny_adapt_checkpoint
 
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.export import export_dataset, verify_export
@@ -19,25 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 SIZE, BATCH, LIMIT = 64, 2, 10  # five batches: rank 0 gets three, rank 1 two
 
 
-def _adapt_ckpt(path: Path) -> Path:
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
-    from hoi_adapt.models.estimator import MeshEstimator
-    from hoi_adapt.models.generator import UNetGenerator
-    from hoi_adapt.models.pipeline import MeshGuidance
-
-    torch.manual_seed(0)
-    est = MeshEstimator(regressor_hidden=64, evidence_width=16)
-    with torch.no_grad():
-        est.evidence_head.smooth[-1].bias[-1] = 0.5
-        torch.nn.init.normal_(est.regressor.out.weight, std=0.01)
-    nets = {"estimator": est, "generator": UNetGenerator(in_channels=8, base_channels=8, num_downs=4),
-            "guidance": MeshGuidance(guidance_size=32)}
-    return write_network_checkpoint(path, "adapt", nets)
 
 
 @pytest.mark.slow
 def test_two_process_gloo_ddp_export_equals_one_process(tiny_world, tmp_path):
-    ckpt = _adapt_ckpt(tmp_path / "adapt.ckpt")
+    ckpt = write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt")
     one = tmp_path / "one"
     export_dataset(ckpt, "synthetic", tiny_world, one, batch_size=BATCH, limit=LIMIT, progress=False, image_size=SIZE)
 

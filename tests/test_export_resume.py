@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures_checkpoints import write_tiny_adapt_checkpoint
 
 from hoi_adapt.export import export_dataset, verify_export
 from hoi_adapt.export.writer import FAULT_ENV
@@ -20,20 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 SIZE, BATCH, LIMIT = 64, 3, 9  # three batches: committed / files only / untouched at the kill
 
 
-def _adapt_ckpt(path: Path) -> Path:
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
-    from hoi_adapt.models.estimator import MeshEstimator
-    from hoi_adapt.models.generator import UNetGenerator
-    from hoi_adapt.models.pipeline import MeshGuidance
-
-    torch.manual_seed(0)
-    est = MeshEstimator(regressor_hidden=64, evidence_width=16)
-    with torch.no_grad():
-        est.evidence_head.smooth[-1].bias[-1] = 0.5
-        torch.nn.init.normal_(est.regressor.out.weight, std=0.01)
-    nets = {"estimator": est, "generator": UNetGenerator(in_channels=8, base_channels=8, num_downs=4),
-            "guidance": MeshGuidance(guidance_size=32)}
-    return write_network_checkpoint(path, "adapt", nets)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -44,7 +31,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_killed_export_resumes_to_identical_files_and_manifest(tiny_world, tmp_path):
     from hoi_adapt.data.datasets import build_dataset
 
-    ckpt = _adapt_ckpt(tmp_path / "adapt.ckpt")
+    ckpt = write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt")
     kw = dict(batch_size=BATCH, limit=LIMIT, write_meshes=True, progress=False, image_size=SIZE)
     ref = tmp_path / "uninterrupted"
     export_dataset(ckpt, "synthetic", tiny_world, ref, **kw)

@@ -103,6 +103,15 @@ def read_raw(path: str | Path, rgb: bool = True) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def read_three_channel(path: str | Path, rgb: bool = True, what: str = "colour") -> np.ndarray:
+    """:func:`read_raw` of a file that must have at least three channels (segmentations, packed depth)."""
+    p = Path(path)
+    img = read_raw(p, rgb=rgb)
+    if img.ndim != 3 or img.shape[2] < 3:
+        raise DataFileError(p, f"expected a 3-channel {what} image, got shape {img.shape}")
+    return img
+
+
 def read_mask(path: str | Path, channel: str | int | None = None) -> np.ndarray:
     """Label/mask image as ``(H, W)`` (dtype as stored).
 
@@ -126,10 +135,9 @@ def read_depth_two_channel(path: str | Path, high: str, low: str, scale: float) 
     HO-3D: ``high="g", low="r", scale=0.00012498664727900177`` (metres); STB: ``high="g", low="r"``
     (mm); RHD: ``high="r", low="g", scale=5/65535`` (metres).
     """
-    p = Path(path)
-    img = read_raw(p, rgb=True)
-    if img.ndim != 3 or img.shape[2] < 3 or img.dtype != np.uint8:
-        raise DataFileError(p, f"expected an 8-bit RGB depth image, got shape {img.shape} dtype {img.dtype}")
+    img = read_three_channel(path, what="8-bit RGB depth")
+    if img.dtype != np.uint8:
+        raise DataFileError(Path(path), f"expected an 8-bit RGB depth image, got dtype {img.dtype}")
     hi = img[:, :, _CHANNELS[high]].astype(np.float32)
     lo = img[:, :, _CHANNELS[low]].astype(np.float32)
     return (hi * 256.0 + lo) * np.float32(scale)

@@ -179,22 +179,30 @@ def _run_stb(inp: EvalInputs) -> CoreResult:
     gt_w = replace_root(gt, gt_wrist)
     valid_w = valid.copy()
     valid_w[:, 0] = wrist_ok
-    ok_j9 = wrist_ok & valid[:, OPENPOSE_MIDDLE_MCP]
-    out.add_stats("j9", align_joint9_bone_scale(pred, gt_w), gt_w, valid_w & ok_j9[:, None], inp.grid)
-    out.counts = {**_counts(inp.num_frames, int(ok_palm.sum()), n_valid),
-                  "num_skipped_frames_j9": int(inp.num_frames - ok_j9.sum())}
+    skipped_j9 = _add_j9(out, pred, gt_w, valid_w, wrist_ok, inp.grid)
+    out.counts = {**_counts(inp.num_frames, int(ok_palm.sum()), n_valid), "num_skipped_frames_j9": skipped_j9}
     return out
+
+
+def _add_rootrel(out: CoreResult, inp: EvalInputs) -> tuple[np.ndarray, int]:
+    """Root-relative (wrist) statistics; returns the frames with a valid root and the number of valid joints."""
+    root_ok = inp.valid[:, 0]
+    return root_ok, out.add_stats("rootrel", root_align(inp.pred, inp.gt, 0), inp.gt, inp.valid & root_ok[:, None], inp.grid)
+
+
+def _add_j9(out: CoreResult, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, root_ok: np.ndarray,
+            grid: np.ndarray) -> int:
+    """Statistics after rooting at joint 9 and scaling by bone 0-9; returns the frames that could not be aligned."""
+    ok = root_ok & valid[:, OPENPOSE_MIDDLE_MCP]
+    out.add_stats("j9", align_joint9_bone_scale(pred, gt), gt, valid & ok[:, None], grid)
+    return int(len(ok) - ok.sum())
 
 
 def _run_rhd(inp: EvalInputs) -> CoreResult:
     out = CoreResult()
-    root_ok = inp.valid[:, 0]
-    n_valid = out.add_stats("rootrel", root_align(inp.pred, inp.gt, 0), inp.gt, inp.valid & root_ok[:, None],
-                            inp.grid)
-    ok_j9 = root_ok & inp.valid[:, OPENPOSE_MIDDLE_MCP]
-    out.add_stats("j9", align_joint9_bone_scale(inp.pred, inp.gt), inp.gt, inp.valid & ok_j9[:, None], inp.grid)
-    out.counts = {**_counts(inp.num_frames, int(root_ok.sum()), n_valid),
-                  "num_skipped_frames_j9": int(inp.num_frames - ok_j9.sum())}
+    root_ok, n_valid = _add_rootrel(out, inp)
+    skipped_j9 = _add_j9(out, inp.pred, inp.gt, inp.valid, root_ok, inp.grid)
+    out.counts = {**_counts(inp.num_frames, int(root_ok.sum()), n_valid), "num_skipped_frames_j9": skipped_j9}
     return out
 
 
@@ -254,9 +262,7 @@ def _run_ho3d(inp: EvalInputs) -> CoreResult:
 
 def _run_synthetic(inp: EvalInputs) -> CoreResult:
     out = CoreResult()
-    root_ok = inp.valid[:, 0]
-    n_valid = out.add_stats("rootrel", root_align(inp.pred, inp.gt, 0), inp.gt, inp.valid & root_ok[:, None],
-                            inp.grid)
+    root_ok, n_valid = _add_rootrel(out, inp)
     out.add_stats("abs", inp.pred, inp.gt, inp.valid, inp.grid)
     out.add_stats("pa", procrustes_align(inp.pred, inp.gt, inp.valid), inp.gt, inp.valid, inp.grid)
     tips_used, _ = _fingertips(inp, out, "tips")

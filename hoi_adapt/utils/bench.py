@@ -30,18 +30,44 @@ def machine_info() -> dict[str, Any]:
             "load_average": list(os.getloadavg())}
 
 
-def write_results(name: str, result: dict[str, Any], markdown_lines: list[str], folder: Path = RESULTS) -> tuple[Path, Path]:
-    """``<folder>/<name>.json`` (with the machine description) and ``<name>.md``, written atomically."""
+def write_result_files(json_path: Path, result: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """``json_path`` and its ``.md`` sibling, written atomically (an interrupted benchmark leaves the old ones)."""
     from hoi_adapt.utils.io import atomic_path, write_json_atomic
 
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(json_path, result)
+    with atomic_path(json_path.with_suffix(".md")) as tmp:
+        tmp.write_text(markdown)
+    print(f"wrote {json_path} and {json_path.with_suffix('.md')}")
+    return json_path, json_path.with_suffix(".md")
+
+
+def write_results(name: str, result: dict[str, Any], markdown_lines: list[str], folder: Path = RESULTS) -> tuple[Path, Path]:
+    """``<folder>/<name>.json`` (with the machine description) and ``<name>.md``; the markdown is printed too."""
     info = machine_info()
-    result = {**result, "machine": info}
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / f"{name}.json", result)
     text = "\n".join(markdown_lines) + (f"\n\nMachine: {info['cpu']}, {info['cores']} cores, {info['torch_threads']} torch threads, "
                                         f"load average {', '.join(f'{x:.1f}' for x in info['load_average'])}; "
                                         f"torch {info['torch']}, pytorch3d {info['pytorch3d']}.\n")
-    with atomic_path(folder / f"{name}.md") as tmp:
-        tmp.write_text(text)
     print(text)
-    return folder / f"{name}.json", folder / f"{name}.md"
+    return write_result_files(folder / f"{name}.json", {**result, "machine": info}, text)
+
+
+ADAPT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "adapt" / "demo.yaml"
+
+
+def demo_adapt_networks(image_size: int, config: Path = ADAPT_CONFIG) -> dict[str, Any]:
+    """Seeded, untrained estimator / generator / guidance of the demo adaptation config, for speed measurements.
+
+    The guidance is rendered at half the input size, the ratio the demo config uses (32 px for 64-px inputs);
+    speed does not depend on the weight values.
+    """
+    import torch
+    import yaml
+
+    from hoi_adapt.models.config import build_network
+
+    args = yaml.safe_load(config.read_text())["model"]["init_args"]
+    torch.manual_seed(0)
+    nets = {name: build_network(args[name], str(config)) for name in ("estimator", "generator")}
+    nets["guidance"] = build_network(args["guidance"], str(config), guidance_size=image_size // 2)
+    return {name: net.eval() for name, net in nets.items()}

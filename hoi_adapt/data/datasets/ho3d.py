@@ -51,7 +51,7 @@ from hoi_adapt.data.datasets.base import (
     read_text_lines,
     rigid,
 )
-from hoi_adapt.data.image_io import read_depth_two_channel, read_raw
+from hoi_adapt.data.image_io import read_depth_two_channel, read_three_channel
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.safe_pickle import load_pickle
 
@@ -258,9 +258,7 @@ class HO3D(HandDataset):
         path = rec.extra.get("seg_path")
         if path is None:
             return {}
-        seg = read_raw(path, rgb=True)
-        if seg.ndim != 3 or seg.shape[2] < 3:
-            raise DataFileError(path, f"expected a colour segmentation image, got shape {seg.shape}")
+        seg = read_three_channel(path, rgb=True, what="segmentation")
         out = {}
         if self.seg_hand_channel is not None:
             out["hand_mask"] = seg[:, :, _CH[self.seg_hand_channel]] > 127

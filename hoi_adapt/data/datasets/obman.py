@@ -41,7 +41,7 @@ from hoi_adapt.data.datasets.base import (
     natural_key,
     rigid,
 )
-from hoi_adapt.data.image_io import read_raw
+from hoi_adapt.data.image_io import read_three_channel
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.safe_pickle import load_pickle
 
@@ -130,9 +130,7 @@ class ObMan(HandDataset):
         path = rec.extra.get("segm_path")
         if path is None:
             return {}
-        seg = read_raw(path, rgb=False)
-        if seg.ndim != 3 or seg.shape[2] < 3:
-            raise DataFileError(path, f"expected a 3-channel segmentation image, got shape {seg.shape}")
+        seg = read_three_channel(path, rgb=False, what="segmentation")  # ObMan documents BGR channel order
         visible = np.isin(seg[:, :, 0], HAND_LABELS)
         full = np.isin(seg[:, :, 1], HAND_LABELS)
         if full.any():

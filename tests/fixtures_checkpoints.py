@@ -1,0 +1,23 @@
+"""Small untrained checkpoints the export tests share (plain helpers, not fixtures: each test picks the path)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def write_tiny_adapt_checkpoint(path: Path) -> Path:
+    """A seeded, untrained adaptation checkpoint whose predictions still depend on the image."""
+    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.models.estimator import MeshEstimator
+    from hoi_adapt.models.generator import UNetGenerator
+    from hoi_adapt.models.pipeline import MeshGuidance
+
+    torch.manual_seed(0)
+    est = MeshEstimator(regressor_hidden=64, evidence_width=16)
+    with torch.no_grad():  # untrained nets predict constants; make the mask evidence and the passes image-dependent
+        est.evidence_head.smooth[-1].bias[-1] = 0.5
+        torch.nn.init.normal_(est.regressor.out.weight, std=0.01)
+    nets = {"estimator": est, "generator": UNetGenerator(in_channels=8, base_channels=8, num_downs=4),
+            "guidance": MeshGuidance(guidance_size=32)}
+    return write_network_checkpoint(path, "adapt", nets)
