@@ -65,7 +65,7 @@ def load_predictor(ckpt: str | Path, adapt: bool = False, mano_path: str | None 
     if adapt:
         kind = read_checkpoint(ckpt)["hoi_adapt"].get("kind")
         if kind != "adapt":
-            raise CheckpointError(ckpt, f"--adapt needs an adaptation checkpoint, this is a {kind!r} checkpoint")
+            raise CheckpointError(ckpt, f"--adapt needs an adaptation checkpoint, this checkpoint's kind is {kind!r}")
         model = load_pipeline(ckpt, mano_path)
     else:
         model = load_estimator(ckpt, mano_path)

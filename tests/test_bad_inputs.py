@@ -155,7 +155,7 @@ def test_fit_resume_from_a_checkpoint_it_cannot_use(tiny_world, tiny_estimator_c
     adapt = ["fit", "-c", str(REPO / "configs/adapt/demo.yaml"), f"--data.world={tiny_world}", "--data.world_config=null",
              f"--trainer.default_root_dir={out}", f"--ckpt_path={tiny_estimator_ckpt}"]
     rc, line = run(adapt, capsys)
-    assert "is a 'estimator' checkpoint but the configured model AdaptModule resumes from 'adapt' checkpoints" in line
+    assert "is a checkpoint of kind 'estimator' but the configured model AdaptModule resumes from 'adapt' checkpoints" in line
     assert snapshot(out) == before
 
 

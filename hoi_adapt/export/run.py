@@ -292,7 +292,7 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
     ckpt_dict = read_checkpoint(ckpt)
     kind = str(ckpt_dict[CHECKPOINT_KEY].get("kind", "unknown"))
     if adapt and kind != "adapt":
-        raise CheckpointError(ckpt, f"adapt=True needs an adaptation checkpoint, this is a {kind!r} checkpoint "
+        raise CheckpointError(ckpt, f"adapt=True needs an adaptation checkpoint, this checkpoint's kind is {kind!r} "
                                     "(export the input crops with its pseudo-labels with adapt=False / --no-adapt)")
     size = int(image_size or checkpoint_input_size(ckpt_dict) or DEFAULT_IMAGE_SIZE)
     del ckpt_dict

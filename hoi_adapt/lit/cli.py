@@ -72,7 +72,7 @@ def check_resume_checkpoint(path: str | None, model: object, resume: bool = True
     class_path = getattr(model, "class_path", None) or (model.get("class_path") if isinstance(model, dict) else None)
     expected = MODULE_KINDS.get(str(class_path))
     if expected is not None and kind != expected:
-        raise CheckpointError(path, f"is a {kind!r} checkpoint but the configured model {class_path.rsplit('.', 1)[-1]} "  # type: ignore[union-attr]
+        raise CheckpointError(path, f"is a checkpoint of kind {kind!r} but the configured model {class_path.rsplit('.', 1)[-1]} "  # type: ignore[union-attr]
                                     f"resumes from {expected!r} checkpoints")
     if resume and ("loops" not in ckpt or "optimizer_states" not in ckpt):
         raise CheckpointError(path, "holds network weights only (no trainer state), so training cannot resume from it",
