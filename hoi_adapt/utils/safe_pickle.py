@@ -124,7 +124,8 @@ def load_pickle(path: str | Path, encoding: str = "latin1", resolve_stubs: bool 
         obj = loads(path.read_bytes(), encoding=encoding)
     except pickle.UnpicklingError as exc:
         raise DataFileError(path, f"unsafe or malformed pickle: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError, MemoryError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError, MemoryError,
+            OverflowError, RecursionError, UnicodeDecodeError) as exc:
         raise DataFileError(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None
     if resolve_stubs:
         try:

@@ -1,9 +1,10 @@
-"""experiments/paper_table.py: the real-data rows are valid configs, roots are rewritten, missing data is refused."""
+"""Experiment scripts: the real-data rows are valid configs, roots are rewritten, missing data is refused; analysis maths."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -57,3 +58,15 @@ def test_missing_datasets_and_bad_roots_files_are_refused(tmp_path, capsys):
     assert paper_table.main(["--roots", str(roots_file), "--dry-run"]) == 1
     assert "unknown keys ['freihnad']" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "stage0").exists()  # nothing trained
+
+
+def test_guidance_analysis_error_is_root_relative_in_millimetres():
+    import guidance_analysis
+    import torch
+
+    gt = torch.randn(4, 21, 3)
+    shifted = gt + torch.tensor([0.3, -0.2, 1.5])  # a different root position only
+    assert np.allclose(guidance_analysis._rootrel_mm(shifted, gt), 0, atol=1e-3)
+    bent = gt.clone()
+    bent[:, 1:, 0] += 0.010  # every joint but the wrist 10 mm along x
+    assert np.allclose(guidance_analysis._rootrel_mm(bent, gt), 10 * 20 / 21, atol=1e-3)
