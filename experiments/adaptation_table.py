@@ -39,14 +39,11 @@ SCALES = {
              "oracle": ["--trainer.max_steps=900"],
              "adapt": ["--model.init_args.schedule.rounds=3", "--model.init_args.schedule.gd_steps=150",
                        "--model.init_args.schedule.est_steps=100"]},
+    # configs/{estimator,adapt}/full.yaml: 128 px, 20k-step stage 0, 4 rounds x (4k G/D + 4k E) steps
     "full": {"world_config": "configs/synth/full.yaml", "world": "outputs/world/full",
-             "stage0": ["--trainer.max_steps=20000", "--data.image_size=128", "--model.init_args.silhouette_size=32",
-                        "--trainer.val_check_interval=2000"],
-             "oracle": ["--trainer.max_steps=36000", "--data.image_size=128", "--model.init_args.silhouette_size=32",
-                        "--trainer.val_check_interval=2000"],
-             "adapt": ["--model.init_args.schedule.rounds=4", "--model.init_args.schedule.gd_steps=4000",
-                       "--model.init_args.schedule.est_steps=4000", "--data.image_size=128",
-                       "--model.init_args.guidance.init_args.guidance_size=64", "--trainer.val_check_interval=1000"]},
+             "stage0": ["-c", "configs/estimator/full.yaml"],
+             "oracle": ["-c", "configs/estimator/full.yaml", "--trainer.max_steps=36000"],
+             "adapt": ["-c", "configs/adapt/full.yaml"]},
 }
 ROWS = [("G without mesh guidance", "no_mesh_guidance"), ("mesh guidance without GAN", "no_gan"), ("full method", "full")]
 
@@ -70,11 +67,12 @@ def main() -> None:
     stage0 = steps.run("stage0", {"cfg": Path(est_cfg).read_text(), "o": scale["stage0"]},
                        lambda: run_fit(est_cfg, out / "stage0", world, scale["stage0"]))
     oracle = steps.run("oracle", {"cfg": Path(est_cfg).read_text(), "row": (CONFIGS / "oracle.yaml").read_text(), "o": scale["oracle"]},
-                       lambda: run_fit(est_cfg, out / "oracle", world, ["-c", str(CONFIGS / "oracle.yaml"), *scale["oracle"]]))
+                       lambda: run_fit(est_cfg, out / "oracle", world, [*scale["oracle"], "-c", str(CONFIGS / "oracle.yaml")]))
     adapted = {}
     for label, name in ROWS:
         row_cfg = CONFIGS / f"{name}.yaml"
-        overrides = ["-c", str(row_cfg), f"--model.init_args.estimator_ckpt={stage0}", *scale["adapt"]]
+        # the scale first, then the row's switches (a row may remove what the scale configures, e.g. the guidance)
+        overrides = [*scale["adapt"], "-c", str(row_cfg), f"--model.init_args.estimator_ckpt={stage0}"]
         adapted[label] = steps.run(name, {"cfg": Path(adapt_cfg).read_text(), "row": row_cfg.read_text(), "o": overrides},
                                    lambda: run_fit(adapt_cfg, out / name, world, overrides))
 

@@ -90,9 +90,14 @@ def _latest_checkpoint(run_dir: Path, name: str = "last.ckpt") -> Path | None:
 
 
 def fit_args(config: str, run_dir: Path, world: str | None, overrides: list[str]) -> list[str]:
-    """The ``hoi-adapt fit`` arguments of a run into ``run_dir`` (``world`` None: real-data streams only)."""
-    return ["fit", "-c", config, f"--trainer.default_root_dir={run_dir}", f"--trainer.logger.init_args.save_dir={run_dir}",
-            f"--data.world={world if world is not None else 'null'}", "--data.world_config=null", *overrides]
+    """The ``hoi-adapt fit`` arguments of a run into ``run_dir`` (``world`` None: real-data streams only).
+
+    ``overrides`` (extra ``-c`` files and flags) come first so that the run folder and the world given here win
+    over the folders named in layered configs.
+    """
+    return ["fit", "-c", config, *overrides, f"--trainer.default_root_dir={run_dir}",
+            f"--trainer.logger.init_args.save_dir={run_dir}", f"--data.world={world if world is not None else 'null'}",
+            "--data.world_config=null"]
 
 
 def run_fit(config: str, run_dir: Path, world: str | None, overrides: list[str]) -> str:

@@ -70,3 +70,31 @@ def test_guidance_analysis_error_is_root_relative_in_millimetres():
     bent = gt.clone()
     bent[:, 1:, 0] += 0.010  # every joint but the wrist 10 mm along x
     assert np.allclose(guidance_analysis._rootrel_mm(bent, gt), 10 * 20 / 21, atol=1e-3)
+
+
+@pytest.mark.parametrize("row", ["no_mesh_guidance", "full"])
+def test_full_scale_configs_layer_under_the_run_folder_and_the_row(row, tmp_path, capsys):
+    import adaptation_table
+
+    from hoi_adapt.demo import fit_args
+    from hoi_adapt.lit.cli import main as cli_main
+
+    scale = adaptation_table.SCALES["full"]
+    cases = {"stage0": ("configs/estimator/demo.yaml", scale["stage0"]),
+             row: ("configs/adapt/demo.yaml", [*scale["adapt"], "-c", f"experiments/configs/synthetic/{row}.yaml",
+                                               f"--model.init_args.estimator_ckpt={tmp_path / 's0.ckpt'}"])}
+    for name, (config, overrides) in cases.items():
+        args = [a if not a.startswith(("configs/", "experiments/")) else str(REPO / a) for a in overrides]
+        capsys.readouterr()
+        with pytest.raises(SystemExit):
+            cli_main([*fit_args(str(REPO / config), tmp_path / name, "outputs/world/full", args), "--print_config"])
+        resolved = yaml.safe_load(capsys.readouterr().out)
+        assert resolved["trainer"]["default_root_dir"] == str(tmp_path / name)  # the run folder wins over the file's
+        assert resolved["trainer"]["logger"]["init_args"]["save_dir"] == str(tmp_path / name)
+        assert resolved["data"]["image_size"] == 128 and resolved["data"]["world"] == "outputs/world/full"
+        model = resolved["model"]["init_args"]
+        if name == "stage0":
+            assert resolved["trainer"]["max_steps"] == 20000
+        else:
+            assert model["schedule"]["rounds"] == 4 and model["schedule"]["est_steps"] == 4000
+            assert (model["guidance"] is None) == (row == "no_mesh_guidance")  # the row removes what the scale set
