@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 
 from hoi_adapt.demo import Steps, run_fit
-from hoi_adapt.utils.io import atomic_path, write_json_atomic
+from hoi_adapt.utils.bench import RESULTS, write_result_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs" / "synthetic"
-RESULTS = ROOT / "experiments" / "results"
 
 SCALES = {
     "demo": {"world_config": "configs/synth/demo.yaml", "world": "outputs/world/demo",
@@ -109,11 +108,10 @@ def main() -> None:
     grid = next(iter(res["rows"].values()))["thresholds_mm"]
     lines += ["", f"Threshold grid: {len(grid)} thresholds, {grid[0]:g}-{grid[-1]:g} mm. Wall time {time.time() - t0:.0f} s "
               f"(finished runs reused). Command: `.venv/bin/python experiments/adaptation_table.py --scale {args.scale}`"]
-    write_json_atomic(RESULTS / f"adaptation_{args.scale}.json",
-                      {"rows": {k: v["metrics"] for k, v in res["rows"].items()}, "translation": quality,
-                       "gap_closed": gap, "thresholds_mm": grid, "checkpoints": {m.label: str(m.ckpt) for m in models}})
-    with atomic_path(RESULTS / f"adaptation_{args.scale}.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    write_result_files(RESULTS / f"adaptation_{args.scale}.json",
+                       {"rows": {k: v["metrics"] for k, v in res["rows"].items()}, "translation": quality,
+                        "gap_closed": gap, "thresholds_mm": grid, "checkpoints": {m.label: str(m.ckpt) for m in models}},
+                       "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

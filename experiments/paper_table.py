@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from adaptation_table import ROWS as SYNTHETIC_ROWS
 
+from hoi_adapt.utils.bench import RESULTS
 from hoi_adapt.utils.errors import ConfigError, HoiAdaptError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "experiments" / "configs"
-RESULTS = REPO / "experiments" / "results"
 
 PLACEHOLDER_ROOTS = {
     "freihand": "/data/FreiHAND_pub_v2", "rhd": "/data/RHD_published_v2", "stb": "/data/STB", "ho3d": "/data/HO3D_v3",
@@ -46,7 +47,7 @@ PLACEHOLDER_ROOTS = {
 EVAL_DATASETS = ("dexter_object", "egodexter", "stb")
 EST_CONFIG, ADAPT_CONFIG = "configs/estimator/demo.yaml", "configs/adapt/demo.yaml"
 ROW_CONFIGS = {"stage0": [CONFIGS / "real/stage0.yaml"], "oracle": [CONFIGS / "real/stage0.yaml", CONFIGS / "real/oracle.yaml"]}
-ADAPT_ROWS = [("G without mesh guidance", "no_mesh_guidance"), ("mesh guidance without GAN", "no_gan"), ("full method", "full")]
+ADAPT_ROWS = SYNTHETIC_ROWS  # the same ablation switches (experiments/configs/synthetic/<row>.yaml) on real data
 ROOTED_CONFIGS = [CONFIGS / "real/stage0.yaml", CONFIGS / "real/oracle.yaml", REPO / "configs/adapt/real_ho3d.yaml"]
 
 
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 def report(ckpts: dict[str, str], roots: dict[str, str], args: argparse.Namespace) -> int:
     from hoi_adapt.eval.protocols import get_protocol
     from hoi_adapt.eval.runner import ModelSpec, evaluate_checkpoints
-    from hoi_adapt.utils.io import atomic_path, write_json_atomic
+    from hoi_adapt.utils.bench import write_result_files
 
     models = [ModelSpec(Path(ckpts["stage0"]), False, "baseline")]
     models += [ModelSpec(Path(ckpts[name]), True, label) for label, name in ADAPT_ROWS]
@@ -156,9 +157,7 @@ def report(ckpts: dict[str, str], roots: dict[str, str], args: argparse.Namespac
              "|---" * (len(EVAL_DATASETS) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(f"{r[ds]['auc']:.3f}" if ds in r else "-" for ds in EVAL_DATASETS) + " |"
               for label, r in table.items()]
-    write_json_atomic(RESULTS / "paper_real.json", {"rows": table, "checkpoints": ckpts, "roots": roots})
-    with atomic_path(RESULTS / "paper_real.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    write_result_files(RESULTS / "paper_real.json", {"rows": table, "checkpoints": ckpts, "roots": roots}, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -70,6 +70,7 @@ import numpy as np
 from hoi_adapt.data import crop as C
 from hoi_adapt.lit.load import checkpoint_input_size
 from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
+from hoi_adapt.utils.io import file_digest
 
 SCHEMA = "hoi_adapt.predict"
 SCHEMA_VERSION = 1
@@ -563,12 +564,6 @@ def write_prediction(rec: dict[str, Any], out_dir: Path) -> dict[str, str]:
     return files
 
 
-def _sha256(path: Path) -> str:
-    from hoi_adapt.lit.load import checkpoint_sha256
-
-    return checkpoint_sha256(path)
-
-
 class _Index:
     """``predictions.json``: which images were predicted into a folder and which files that wrote."""
 
@@ -602,12 +597,12 @@ class _Index:
         for entry in self.entries.values():
             digest = (entry.get("sha256") or {}).get(fname)
             if digest is not None:
-                return _sha256(self.folder / fname) == digest
+                return file_digest(self.folder / fname) == digest
         return False
 
     def add(self, name: str, image: str | None, side: str, files: Mapping[str, str]) -> None:
         digests = dict((self.entries.get(name) or {}).get("sha256") or {})  # keep earlier files recognisable
-        digests.update({f: _sha256(self.folder / f) for f in files.values()})
+        digests.update({f: file_digest(self.folder / f) for f in files.values()})
         self.entries[name] = {"name": name, "image": image, "side": side, "files": dict(files), "sha256": digests}
 
     def write(self) -> None:

@@ -261,14 +261,13 @@ class HOIDataModule(pl.LightningDataModule):
         return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0,
                 "pin_memory": torch.cuda.is_available()}
 
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool = False) -> DataLoader:
-        """An evaluation loader (in order; Lightning shards it under DDP).
+    def _loader(self, dataset: Dataset, batch_size: int) -> DataLoader:
+        """An evaluation loader (in order; Lightning shards it under DDP; training uses :meth:`_train_loader`).
 
-        ``shuffle`` is kept for callers that want a plain shuffled loader; training uses
-        :meth:`_train_loader`. The loader's own generator keeps iterator creation off the global RNG, and
-        :class:`SeededSamples` turns a worker's data error into one clear message.
+        The loader's own generator keeps iterator creation off the global RNG, and :class:`SeededSamples`
+        turns a worker's data error into one clear message.
         """
-        return DataLoader(SeededSamples(dataset), batch_size=batch_size, shuffle=shuffle, drop_last=False,
+        return DataLoader(SeededSamples(dataset), batch_size=batch_size, shuffle=False, drop_last=False,
                           generator=torch.Generator().manual_seed(self._run_seed()), **self._worker_kwargs())
 
     def _train_loader(self, name: str, dataset: Dataset, batch_size: int) -> ResumableLoader:

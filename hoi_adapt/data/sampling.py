@@ -100,10 +100,14 @@ class ResumableSampler(DistributedSampler):
             order = np.resize(order, need)  # repeat to fill one global batch
         return order[:need]
 
+    def _rank_share(self, order: np.ndarray, batch: int) -> np.ndarray:
+        """This rank's slice of global batch ``batch`` of a pass ``order``."""
+        lo = batch * self.global_batch + self.rank * self.batch_size
+        return order[lo:lo + self.batch_size]
+
     def rank_batch(self, pass_: int, batch: int) -> list[int]:
         """Dataset indices of this rank's share of global batch ``batch``."""
-        lo = batch * self.global_batch + self.rank * self.batch_size
-        return [int(i) for i in self.pass_order(pass_)[lo:lo + self.batch_size]]
+        return [int(i) for i in self._rank_share(self.pass_order(pass_), batch)]
 
     def start(self, pass_: int, batch: int) -> None:
         self._start = (int(pass_), int(batch))
@@ -112,8 +116,7 @@ class ResumableSampler(DistributedSampler):
         pass_, first = self._start
         order = self.pass_order(pass_)
         for j in range(first, self.num_batches):
-            lo = j * self.global_batch + self.rank * self.batch_size
-            for i in order[lo:lo + self.batch_size]:
+            for i in self._rank_share(order, j):
                 yield int(i), sample_seed(self.seed, pass_, int(i))
 
 

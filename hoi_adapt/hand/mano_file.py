@@ -175,13 +175,12 @@ def load_mano_arrays(path: str | Path) -> dict[str, Any]:
 
 def write_mano_npz(arrays: dict[str, Any], path: str | Path) -> Path:
     """Atomically write validated MANO arrays as a plain ``.npz`` (no pickled objects, fixed timestamps)."""
-    from hoi_adapt.hand.standin import npz_bytes
-    from hoi_adapt.utils.io import write_bytes_atomic
+    from hoi_adapt.utils.io import npz_bytes, write_bytes_atomic
 
     path = Path(path)
     clean = validate_mano_arrays(arrays, path)
     ordered = {k: clean[k] for k in (*REQUIRED_SHAPES, *OPTIONAL_SHAPES, *STRING_KEYS) if k in clean}
-    write_bytes_atomic(path, npz_bytes(ordered))
+    write_bytes_atomic(path, npz_bytes(ordered, compress=True))
     os.chmod(path, 0o644)  # the atomic temporary file was created 0600
     return path
 

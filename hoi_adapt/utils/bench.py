@@ -6,7 +6,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results"
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "experiments" / "results"
+ADAPT_CONFIG = REPO / "configs" / "adapt" / "demo.yaml"
 
 
 def machine_info() -> dict[str, Any]:
@@ -50,9 +52,6 @@ def write_results(name: str, result: dict[str, Any], markdown_lines: list[str], 
                                         f"torch {info['torch']}, pytorch3d {info['pytorch3d']}.\n")
     print(text)
     return write_result_files(folder / f"{name}.json", {**result, "machine": info}, text)
-
-
-ADAPT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "adapt" / "demo.yaml"
 
 
 def demo_adapt_networks(image_size: int, config: Path = ADAPT_CONFIG) -> dict[str, Any]:
