@@ -9,6 +9,11 @@ Steps (each reused on re-runs when already complete, resumed when interrupted):
 5. evaluation of baseline vs adapted on the target-domain hand-object test set;
 6. export of a small adapted (de-occluded) dataset;
 7. a report folder: results table (markdown + JSON), PCK curves, translation grid, mesh overlays.
+
+``--out`` is one demo: the profile's inputs (configs, overrides, world, splits, limits) are recorded in
+``<out>/steps/profile.json``, and a folder holding a demo of other inputs is refused before anything runs,
+naming the folder and what differs, unless ``--overwrite`` (then the changed steps run again; earlier
+training runs stay untouched in their own folders, evaluation and export are replaced).
 """
 from __future__ import annotations
 
@@ -68,7 +73,7 @@ class Steps:
 
     def run(self, name: str, key: dict[str, Any], fn: Callable[[], Any]) -> Any:
         marker = self.out / "steps" / f"{name}.json"
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+        digest = _digest(key)
         if marker.is_file():
             done = json.loads(marker.read_text())
             if done.get("key") == digest:
@@ -89,6 +94,10 @@ def _latest_checkpoint(run_dir: Path, name: str = "last.ckpt") -> Path | None:
     return found[-1] if found else None
 
 
+def _digest(key: Any) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def fit_args(config: str, run_dir: Path, world: str | None, overrides: list[str]) -> list[str]:
     """The ``hoi-adapt fit`` arguments of a run into ``run_dir`` (``world`` None: real-data streams only).
 
@@ -101,9 +110,14 @@ def fit_args(config: str, run_dir: Path, world: str | None, overrides: list[str]
 
 
 def run_fit(config: str, run_dir: Path, world: str | None, overrides: list[str]) -> str:
-    """LightningCLI ``fit`` into ``run_dir``; resumes from the run's last checkpoint if one exists."""
+    """LightningCLI ``fit`` under ``run_dir/<inputs digest>``; resumes that run's last checkpoint if one exists.
+
+    The digest of the config text, the overrides and the world keeps runs of other inputs apart: a changed
+    config starts a new run instead of resuming (and writing into) the run of the old one.
+    """
     from hoi_adapt.lit.cli import main as fit_main
 
+    run_dir = Path(run_dir) / _digest({"config": Path(config).read_text(), "overrides": overrides, "world": world})[:12]
     args = fit_args(config, run_dir, world, overrides)
     resume = _latest_checkpoint(run_dir)
     if resume is not None:
@@ -122,19 +136,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", default=DEFAULT_PROFILE, help=f"demo profile YAML (default {DEFAULT_PROFILE})")
     parser.add_argument("--out", default=None, help="output folder (overrides the profile)")
     parser.add_argument("--workers", type=int, default=None, help="processes for world generation (default: CPU count)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a demo of another profile (configs, overrides, world, limits) in the output folder")
     args = parser.parse_args(argv)
     try:
-        return run_demo(load_profile(args.config), out=args.out, workers=args.workers)
+        return run_demo(load_profile(args.config), out=args.out, workers=args.workers, overwrite=args.overwrite)
     except HoiAdaptError as exc:
         print(f"hoi-adapt demo: error: {exc}", file=sys.stderr)
         return 1
 
 
-def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None = None) -> int:
+PROFILE_FILE = "steps/profile.json"
+
+
+def profile_identity(profile: DemoProfile) -> dict[str, Any]:
+    """What a demo's results depend on: the profile with the texts of the configs it names."""
+    ident = {k: v for k, v in asdict(profile).items() if k != "out"}
+    for key in ("world_config", "estimator_config", "adapt_config"):
+        path = Path(getattr(profile, key))
+        ident[f"{key}_text"] = path.read_text() if path.is_file() else None
+    return ident
+
+
+def check_profile(out_dir: Path, profile: DemoProfile, overwrite: bool = False) -> None:
+    """Refuse an ``out_dir`` holding the demo of another profile (unless ``overwrite``); then record this one."""
+    from hoi_adapt.utils.results import check_same_result
+
+    path = out_dir / PROFILE_FILE
+    requested = profile_identity(profile)
+    recorded = json.loads(path.read_text()) if path.is_file() else None
+    check_same_result(out_dir, recorded, requested, sorted(set(requested) | set(recorded or {})), what="demo",
+                      overwrite=overwrite)
+    write_json_atomic(path, requested)
+
+
+def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None = None, overwrite: bool = False) -> int:
+    """Run (or resume, or reuse) every step into ``out``; ``overwrite`` replaces a demo of another profile there."""
     from hoi_adapt.demo_report import build_report
 
     t_start = time.time()
     out_dir = Path(out or profile.out)
+    check_profile(out_dir, profile, overwrite)
     report = out_dir / "report"
     report.mkdir(parents=True, exist_ok=True)
     steps = Steps(out_dir)
@@ -175,7 +217,7 @@ def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None =
                   ModelSpec(Path(adapt_ckpt), False, "adapted E, no translation"),
                   ModelSpec(Path(adapt_ckpt), True, "full method (E -> R -> G -> E)")]
         res = evaluate_checkpoints(models, "synthetic", profile.world, profile.eval_split, out_dir=report / "eval",
-                                   limit=profile.eval_limit)
+                                   limit=profile.eval_limit, overwrite=overwrite)
         return {"rows": {k: v["metrics"] for k, v in res["rows"].items()}, "files": {k: str(v) for k, v in res["files"].items()},
                 "thresholds_mm": next(iter(res["rows"].values()))["thresholds_mm"]}
 
@@ -186,7 +228,7 @@ def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None =
         from hoi_adapt.export import export_dataset
 
         manifest = export_dataset(adapt_ckpt, "synthetic", profile.world, out_dir / "export", split=profile.export_split,
-                                  limit=profile.export_limit)
+                                  limit=profile.export_limit, overwrite=overwrite)
         return {"out": str(out_dir / "export"), "count": manifest.get("count")}
 
     exported = steps.run("export", {"adapt": adapt_ckpt, "split": profile.export_split, "limit": profile.export_limit}, export)

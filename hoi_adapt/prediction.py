@@ -32,7 +32,10 @@ back for left hands);
 and ``predictions.json``, an index of the folder. No data is lost: an input image is never overwritten, and
 an existing file only when an earlier ``hoi-adapt predict`` run wrote it and it is unchanged since (the
 index records each file's sha256), so ``--out`` may be the input folder; files listed in the index are not
-taken as input images on a rerun. Images sharing a stem (``a.jpg``, ``a.png``) get distinct output stems.
+taken as input images on a rerun. A folder holding predictions of another checkpoint (or ``--adapt``,
+``--input-size``) is refused, naming the folder and what differs, unless ``--overwrite`` (which deletes the
+earlier run's unchanged files first); more images with the same checkpoint and settings are added to it.
+Images sharing a stem (``a.jpg``, ``a.png``) get distinct output stems.
 An unreadable image stops the run with an error naming it; results of finished batches stay indexed.
 
 ``--K-file``: ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``, ``[fx, fy, cx, cy]`` or ``{"fx":, "fy":, "cx":, "cy":}``
@@ -71,10 +74,13 @@ from hoi_adapt.data import crop as C
 from hoi_adapt.lit.load import checkpoint_input_size
 from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
 from hoi_adapt.utils.io import file_digest
+from hoi_adapt.utils.results import check_same_result
 
 SCHEMA = "hoi_adapt.predict"
 SCHEMA_VERSION = 1
 INDEX_FILE = "predictions.json"
+IDENTITY_FIELDS = ("checkpoint.sha256", "adapt", "input_size")
+"""What makes two predict runs into one folder the same result (recorded in ``predictions.json``)."""
 CROP_SCALE = 1.3
 DEFAULT_FOCAL_FACTOR = 1.2  # COLMAP ImageReaderOptions.default_focal_length_factor
 DEFAULT_INPUT_SIZE = 128
@@ -581,7 +587,8 @@ class _Index:
         if not isinstance(data, Mapping) or data.get("schema") != SCHEMA or not isinstance(data.get("images"), list):
             raise DataFileError(path, "exists but was not written by 'hoi-adapt predict'; refusing to overwrite it",
                                 "choose another --out folder")
-        return cls(folder, {str(e.get("name")): dict(e) for e in data["images"] if isinstance(e, Mapping)})
+        header = {k: v for k, v in data.items() if k not in ("schema", "schema_version", "images")}
+        return cls(folder, {str(e.get("name")): dict(e) for e in data["images"] if isinstance(e, Mapping)}, header)
 
     def outputs(self) -> list[str]:
         """Every file a run recorded here (including files of earlier runs, e.g. an old ``_hand_only.png``)."""
@@ -599,6 +606,19 @@ class _Index:
             if digest is not None:
                 return file_digest(self.folder / fname) == digest
         return False
+
+    def clear(self) -> None:
+        """Forget every earlier prediction and delete the files it wrote that nobody changed since.
+
+        Used when predictions of another checkpoint or setting replace this folder's (``overwrite``): an old
+        ``<stem>.json`` must not survive next to new ones as if the new run had written it.
+        """
+        for entry in self.entries.values():
+            for fname, digest in (entry.get("sha256") or {}).items():
+                path = self.folder / fname
+                if path.is_file() and file_digest(path) == digest:
+                    path.unlink()
+        self.entries = {}
 
     def add(self, name: str, image: str | None, side: str, files: Mapping[str, str]) -> None:
         digests = dict((self.entries.get(name) or {}).get("sha256") or {})  # keep earlier files recognisable
@@ -631,7 +651,7 @@ def _check_outputs(out_dir: Path, items: Sequence[InputImage], adapt: bool) -> _
 def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None = None, K: Any = None,
                      boxes: Any = None, adapt: bool = False, left: bool = False, batch_size: int = 8,
                      device: str = "cpu", mano_path: str | None = None, input_size: int | None = None,
-                     progress: bool = False) -> Iterator[dict[str, Any]]:
+                     progress: bool = False, overwrite: bool = False) -> Iterator[dict[str, Any]]:
     """Like :func:`predict`, one result at a time (constant memory for large folders)."""
     from tqdm.auto import tqdm
 
@@ -669,7 +689,11 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
     }
     del ckpt_dict
     if index is not None:  # the folder itself appears with the first written file
-        index.header = {"checkpoint": ctx["checkpoint"], "adapt": ctx["adapt"], "input_size": size}
+        header = {"checkpoint": ctx["checkpoint"], "adapt": ctx["adapt"], "input_size": size}
+        if check_same_result(out_path, index.header if index.entries else None, header, IDENTITY_FIELDS,
+                             what="set of predictions", overwrite=overwrite):
+            index.clear()
+        index.header = header
 
     warned = False
     bar = tqdm(total=len(items), unit="img", desc="predict", disable=not progress)
@@ -721,7 +745,8 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
 
 def predict(ckpt: str | Path, inputs: Any, out_dir: str | Path | None = None, K: Any = None, boxes: Any = None,
             adapt: bool = False, left: bool = False, batch_size: int = 8, device: str = "cpu",
-            mano_path: str | None = None, input_size: int | None = None, progress: bool = False) -> list[dict[str, Any]]:
+            mano_path: str | None = None, input_size: int | None = None, progress: bool = False,
+            overwrite: bool = False) -> list[dict[str, Any]]:
     """Predict hand joints and mesh on images; writes files only when ``out_dir`` is given.
 
     Args:
@@ -740,6 +765,8 @@ def predict(ckpt: str | Path, inputs: Any, out_dir: str | Path | None = None, K:
         mano_path: MANO folder/file replacing the checkpoint's hand model.
         input_size: network input size; default: the checkpoint's recorded size, else 128.
         progress: show a progress bar.
+        overwrite: replace predictions of another checkpoint, ``adapt`` or input size already in ``out_dir``
+            (their unchanged files are deleted); without it such a folder is refused.
 
     Returns:
         One dict per image: the JSON record (module doc) with numpy arrays, plus ``vertices`` (778, 3),
@@ -747,7 +774,7 @@ def predict(ckpt: str | Path, inputs: Any, out_dir: str | Path | None = None, K:
         (adapt) and ``files`` (when written).
     """
     return list(iter_predictions(ckpt, inputs, out_dir, K, boxes, adapt, left, batch_size, device, mano_path,
-                                 input_size, progress))
+                                 input_size, progress, overwrite))
 
 
 # ============================================================================================ CLI
@@ -760,6 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True, help="estimator or adaptation checkpoint (.ckpt)")
     p.add_argument("--input", required=True, nargs="+", help="image file(s) or a folder of images")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace predictions of another checkpoint (or --adapt / --input-size) already in --out")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--K", dest="K", metavar="fx,fy,cx,cy", help="intrinsics of the images (pixels)")
     cam.add_argument("--K-file", metavar="FILE.json", help="one K (3x3 or {fx,fy,cx,cy}) or file name -> K")
@@ -794,7 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             n = 0
             for _ in iter_predictions(args.ckpt, inputs, args.out, K=K, boxes=boxes, adapt=args.adapt, left=args.left,
                                       batch_size=args.batch_size, device=args.device, mano_path=args.mano,
-                                      input_size=args.input_size, progress=not args.no_progress):
+                                      input_size=args.input_size, progress=not args.no_progress,
+                                      overwrite=args.overwrite):
                 n += 1
     except HoiAdaptError as exc:
         print(f"hoi-adapt predict: error: {exc}", file=sys.stderr)

@@ -48,7 +48,10 @@ def test_cli_compares_adapted_pipeline_with_its_estimator(tiny_adapt_ckpt, tiny_
     rc = main(["--ckpt", f"adapted={tiny_adapt_ckpt}", "--adapt", "--compare", f"baseline={tiny_adapt_ckpt}",
                "--dataset", "synthetic", "--root", str(tiny_world), "--limit", "3", "--compare-published", *REPO_ARGS])
     assert rc == 0, capsys.readouterr().err
-    out = tmp_path / "outputs" / "eval" / "synthetic_adapt_adapt_compare"  # default folder
+    from hoi_adapt.utils.io import file_digest
+
+    # default folder: dataset, checkpoint stem and digest (runs all call theirs last.ckpt), adapt, compare
+    out = tmp_path / "outputs" / "eval" / f"synthetic_adapt_{file_digest(tiny_adapt_ckpt)[:8]}_adapt_compare"
     doc = json.loads((out / "synthetic.json").read_text())
     rows = doc["rows"]
     assert list(rows) == ["adapted", "baseline"]

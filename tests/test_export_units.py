@@ -15,6 +15,7 @@ from hoi_adapt.export.freihand import bone_scale, freihand_mano
 from hoi_adapt.export.module import make_groups, mask_iou, skeleton_agreement, to_uint8_images
 from hoi_adapt.export.writer import parse_fault
 from hoi_adapt.utils.errors import ConfigError, DataFileError
+from hoi_adapt.utils.results import differences
 
 
 def test_mask_iou_values():
@@ -120,9 +121,9 @@ def test_identity_differences_name_each_changed_field():
                        "batch_size": 16}, "hand_model": {"type": "stand-in"}}
     same_but_runtime = {**base, "checkpoint": {**base["checkpoint"], "path": "/elsewhere"},
                         "config": {**base["config"], "batch_size": 4}}
-    assert fmt.identity_differences(base, same_but_runtime) == []  # moving the checkpoint or a new batch size resumes
+    assert differences(base, same_but_runtime, fmt.IDENTITY_FIELDS) == []  # moving the checkpoint or a new batch size resumes
     other = {**base, "checkpoint": {**base["checkpoint"], "sha256": "b"}, "config": {**base["config"], "image_size": 128}}
-    diffs = fmt.identity_differences(base, other)
+    diffs = differences(base, other, fmt.IDENTITY_FIELDS)
     assert diffs == ["checkpoint.sha256: 'a' in the folder, 'b' requested", "config.image_size: 64 in the folder, 128 requested"]
 
 

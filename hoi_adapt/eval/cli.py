@@ -11,9 +11,12 @@ Several models share one table and one PCK plot: repeat ``--ckpt`` (all run with
 add ``--compare`` checkpoints (run with ``--compare-adapt`` if given); each may be written ``LABEL=PATH``.
 ``--ckpt A --adapt --compare A`` compares an adapted pipeline with its own estimator alone.
 
-Outputs in ``--out`` (default ``outputs/eval/<dataset>_<ckpt stem>[_adapt]/``): ``<dataset>.json`` (every
-number, threshold grid, protocol, counts, checkpoint sha256, dataset root/split, crop note),
-``<dataset>.md`` (the table, printed at the end), ``<dataset>_pck.png`` and ``<dataset>_per_sequence.csv``.
+Outputs in ``--out`` (default ``outputs/eval/<dataset>_<ckpt stem>_<sha256[:8]>[_adapt]/``, so another
+run's ``last.ckpt`` gets its own folder): ``<dataset>.json`` (every number, threshold grid, protocol, counts,
+checkpoint sha256, dataset root/split, crop note, and the evaluation's identity), ``<dataset>.md`` (the
+table, printed at the end), ``<dataset>_pck.png`` and ``<dataset>_per_sequence.csv``. Rerunning the same
+evaluation refreshes them; a folder holding a different evaluation of ``<dataset>`` (other checkpoints, split,
+root, protocol, ``--limit`` or input size) is refused before anything runs unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -48,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="dataset root folder (synthetic: the world folder)")
     p.add_argument("--split", default=None, help="dataset split (default: the dataset's evaluation split)")
     p.add_argument("--protocol", default=None, help=f"override the protocol: {', '.join(PROTOCOLS)}")
-    p.add_argument("--out", default=None, help="output folder (default outputs/eval/<dataset>_<ckpt stem>[_adapt]/)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default outputs/eval/<dataset>_<ckpt stem>_<sha256[:8]>[_adapt]/)")
+    p.add_argument("--overwrite", action="store_true", help="replace a different evaluation already in --out")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--limit", type=int, default=None, help="evaluate N evenly spaced samples only (a quick look)")
@@ -109,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         models, args.dataset, args.root, args.split, out_dir=out_dir, batch_size=args.batch_size, device=args.device,
         limit=args.limit, num_workers=args.num_workers, mano_path=args.mano, compare_published=args.compare_published,
         protocol=args.protocol, image_size=args.image_size, dataset_options=options or None, progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     files = result["files"]
     print(Path(files["md"]).read_text(encoding="utf-8"))

@@ -169,7 +169,8 @@ def _plot(path: Path, name: str, rows: dict[str, dict[str, Any]], published: lis
 
 
 def write_results(
-    results: Mapping[str, Any], out_dir: str | Path, name: str, *, comparison: Sequence[Any] | None = None
+    results: Mapping[str, Any], out_dir: str | Path, name: str, *, comparison: Sequence[Any] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``<name>.json``, ``<name>.md`` and ``<name>_pck.png`` into ``out_dir``; return their paths.
 
@@ -178,13 +179,18 @@ def write_results(
         out_dir: output folder (created).
         name: file stem and title.
         comparison: optional published rows (``PublishedRow`` or their dicts).
+        identity: which evaluation this is (stored as ``identity`` so a later run can tell whether it would
+            replace a different result; see :func:`hoi_adapt.eval.runner.check_out_dir`).
     """
     rows = _rows(results, name)
     published = _published_dicts(comparison)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{name}.json", "md": out / f"{name}.md", "png": out / f"{name}_pck.png"}
-    write_json_atomic(paths["json"], _jsonable({"name": name, "rows": rows, "published": published}))
+    record: dict[str, Any] = {"name": name, "rows": rows, "published": published}
+    if identity is not None:
+        record["identity"] = identity
+    write_json_atomic(paths["json"], _jsonable(record))
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text(_markdown(name, rows, published), encoding="utf-8")
     _plot(paths["png"], name, rows, published)

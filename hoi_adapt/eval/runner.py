@@ -541,15 +541,46 @@ def _csv_num(x: Any) -> str:
     return f"{float(x):.6g}"
 
 
+IDENTITY_FIELDS: tuple[str, ...] = ("dataset", "root", "split", "protocol", "selection", "input_size", "models")
+"""What makes two evaluations the same result (``identity`` in ``<dataset>.json``)."""
+
+
+def evaluation_identity(data: EvalData, selection: str, models: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Which evaluation a folder holds: the data, the sample selection and each row's checkpoint (sha256, adapt)."""
+    return {"dataset": data.name, "root": str(data.root), "split": data.split, "protocol": data.protocol,
+            "selection": selection, "input_size": data.input_size, "models": {k: dict(v) for k, v in models.items()}}
+
+
+def check_out_dir(out_dir: str | Path, name: str, identity: Mapping[str, Any], overwrite: bool = False) -> None:
+    """Refuse to replace a different evaluation's ``<name>.json`` (and its table and plots) in ``out_dir``.
+
+    Runs before any prediction, so a refused run costs nothing. A result written before evaluations
+    recorded their identity counts as different.
+    """
+    from hoi_adapt.utils.results import check_same_result
+
+    path = Path(out_dir) / f"{name}.json"
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("identity") or {}
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        recorded = {}
+    check_same_result(out_dir, recorded, identity, IDENTITY_FIELDS, what=f"{name} evaluation", overwrite=overwrite)
+
+
 def write_evaluation(rows: Mapping[str, Mapping[str, Any]], out_dir: str | Path, name: str,
-                     compare_published: bool = False) -> dict[str, Path]:
-    """JSON (every number), markdown table (+ run details), PCK PNG and per-sequence CSV; returns the paths."""
+                     compare_published: bool = False, identity: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """JSON (every number, and ``identity``), markdown table (+ run details), PCK PNG and per-sequence CSV.
+
+    Returns the paths. Callers check the folder first (:func:`check_out_dir`).
+    """
     from hoi_adapt.eval.published import comparison_rows
     from hoi_adapt.eval.report import write_results
 
     first = next(iter(rows.values()))
     comparison = comparison_rows(first["protocol"]) if compare_published else None
-    paths = write_results(dict(rows), out_dir, name, comparison=comparison)
+    paths = write_results(dict(rows), out_dir, name, comparison=comparison, identity=identity)
     md = paths["md"].read_text(encoding="utf-8").rstrip("\n") + "\n\n" + _run_section(rows)
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text(md, encoding="utf-8")
@@ -560,8 +591,15 @@ def write_evaluation(rows: Mapping[str, Mapping[str, Any]], out_dir: str | Path,
 
 
 def default_out_dir(dataset: str, spec: ModelSpec, base: str | Path = "outputs/eval") -> Path:
-    """``outputs/eval/<dataset>_<ckpt stem>[_adapt]/``."""
-    return Path(base) / f"{dataset}_{Path(spec.ckpt).stem}{'_adapt' if spec.adapt else ''}"
+    """``outputs/eval/<dataset>_<ckpt stem>_<sha256[:8]>[_adapt]/``.
+
+    The checkpoint's digest is in the name because runs name their checkpoints alike (``last.ckpt``):
+    evaluating another run's checkpoint gets its own folder instead of replacing the earlier result.
+    """
+    from hoi_adapt.lit.load import checkpoint_sha256
+
+    digest = checkpoint_sha256(spec.ckpt)[:8] if Path(spec.ckpt).is_file() else "missing"
+    return Path(base) / f"{dataset}_{Path(spec.ckpt).stem}_{digest}{'_adapt' if spec.adapt else ''}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -591,16 +629,24 @@ def evaluate_predict_fn(
     predict: PredictFn, dataset: str, root: str | Path, split: str | None = None, *, protocol: str | None = None,
     batch_size: int = 32, num_workers: int = 0, limit: int | None = None, image_size: int | None = DEFAULT_IMAGE_SIZE,
     mano_path: str | None = None, dataset_options: Mapping[str, Any] | None = None, progress: bool = False,
-    out_dir: str | Path | None = None, label: str = "model", compare_published: bool = False,
+    out_dir: str | Path | None = None, label: str = "model", compare_published: bool = False, overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate any ``predict(batch)`` callable (see :func:`collect`); writes files when ``out_dir`` is given."""
+    """Evaluate any ``predict(batch)`` callable (see :func:`collect`); writes files when ``out_dir`` is given.
+
+    A different evaluation already in ``out_dir`` is refused unless ``overwrite`` (a callable has no
+    checkpoint digest: its identity is its label, the data and the selection).
+    """
     data = build_eval_data(dataset, root, split, protocol=protocol, image_size=image_size, mano_path=mano_path,
                            dataset_options=dataset_options)
+    selection = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
+    identity = evaluation_identity(data, selection, {label: {"checkpoint_sha256": None, "adapt": None}})
+    if out_dir is not None:
+        check_out_dir(out_dir, data.name, identity, overwrite)
     col = collect(data, predict, batch_size=batch_size, num_workers=num_workers, limit=limit, progress=progress)
     res = score(data, col)
-    res["sample_selection"] = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
+    res["sample_selection"] = selection
     if out_dir is not None:
-        paths = write_evaluation({label: res}, out_dir, data.name, compare_published)
+        paths = write_evaluation({label: res}, out_dir, data.name, compare_published, identity)
         res["files"] = {k: str(v) for k, v in paths.items()}
     return res
 
@@ -616,13 +662,15 @@ def evaluate_checkpoints(
     out_dir: str | Path | None = None, batch_size: int = 32, device: str = "cpu", limit: int | None = None,
     num_workers: int = 0, mano_path: str | None = None, compare_published: bool = False,
     protocol: str | None = None, image_size: int | None = None, dataset_options: Mapping[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool = True, overwrite: bool = False,
 ) -> dict[str, Any]:
     """Several models on one dataset (one table, one plot). Returns ``{"rows": {label: result}, "files": ...}``.
 
     ``image_size`` None: the first checkpoint's recorded training input size, else 128 (synthetic worlds:
     the same rule). ``--adapt`` with an estimator checkpoint, missing or foreign checkpoints raise
-    :class:`~hoi_adapt.utils.errors.CheckpointError` before any data is read.
+    :class:`~hoi_adapt.utils.errors.CheckpointError` before any data is read. ``out_dir`` holding a
+    different evaluation (other checkpoints, data or selection) is refused before any prediction unless
+    ``overwrite``; the same evaluation is refreshed in place.
     """
     from hoi_adapt.inference import load_predictor
     from hoi_adapt.lit.load import checkpoint_sha256
@@ -643,7 +691,12 @@ def evaluate_checkpoints(
                            dataset_options=dataset_options)
     rows: dict[str, dict[str, Any]] = {}
     selection = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
-    for spec, label, kind in zip(models, labels, kinds):
+    digests = [checkpoint_sha256(spec.ckpt) for spec in models]
+    identity = evaluation_identity(data, selection, {label: {"checkpoint_sha256": sha, "adapt": bool(spec.adapt)}
+                                                     for spec, label, sha in zip(models, labels, digests)})
+    if out_dir is not None:
+        check_out_dir(out_dir, data.name, identity, overwrite)
+    for spec, label, kind, sha in zip(models, labels, kinds, digests):
         predictor = load_predictor(spec.ckpt, adapt=spec.adapt, mano_path=mano_path, device=device)
         col = collect(data, _predictor_fn(predictor, device), batch_size=batch_size, num_workers=num_workers,
                       limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")
@@ -653,14 +706,14 @@ def evaluate_checkpoints(
                                              f"{len(col.pred_joints)} samples (diverged weights?)")
         res = score(data, col)
         res.update({"label": label, "checkpoint": str(Path(spec.ckpt).resolve()),
-                    "checkpoint_sha256": checkpoint_sha256(spec.ckpt), "checkpoint_kind": kind,
+                    "checkpoint_sha256": sha, "checkpoint_kind": kind,
                     "adapt": bool(spec.adapt), "sample_selection": selection,
                     "hand_model": str(getattr(predictor.estimator.hand_model, "source_path", ""))})
         rows[label] = res
         del predictor
     out: dict[str, Any] = {"dataset": data.name, "protocol": data.protocol, "split": data.split, "rows": rows}
     if out_dir is not None:
-        out["files"] = write_evaluation(rows, out_dir, data.name, compare_published)
+        out["files"] = write_evaluation(rows, out_dir, data.name, compare_published, identity)
     return out
 
 
@@ -669,7 +722,7 @@ def evaluate_checkpoint(
     out_dir: str | Path | None = None, batch_size: int = 32, device: str = "cpu", limit: int | None = None,
     num_workers: int = 0, mano_path: str | None = None, compare_published: bool = False, label: str | None = None,
     *, protocol: str | None = None, image_size: int | None = None, dataset_options: Mapping[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool = True, overwrite: bool = False,
 ) -> dict[str, Any]:
     """One checkpoint on one dataset: its result dict (see :func:`score`), plus ``files`` when written.
 
@@ -680,7 +733,7 @@ def evaluate_checkpoint(
     out = evaluate_checkpoints([spec], dataset, root, split, out_dir=out_dir, batch_size=batch_size, device=device,
                                limit=limit, num_workers=num_workers, mano_path=mano_path,
                                compare_published=compare_published, protocol=protocol, image_size=image_size,
-                               dataset_options=dataset_options, progress=progress)
+                               dataset_options=dataset_options, progress=progress, overwrite=overwrite)
     res = next(iter(out["rows"].values()))
     if "files" in out:
         res["files"] = {k: str(v) for k, v in out["files"].items()}

@@ -7,7 +7,8 @@ Examples::
         --devices 4 --accelerator gpu --batch-size 64 --meshes
     hoi-adapt export --verify outputs/export          # recompute every checksum of the manifest
 
-Rerunning the same command resumes an interrupted export. Layout: :mod:`hoi_adapt.export.format`.
+Rerunning the same command resumes an interrupted export; a different export already in ``--out`` is refused
+(naming the folder and each differing setting) unless ``--overwrite``. Layout: :mod:`hoi_adapt.export.format`.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="synthetic, adapted, or a loader name (stb, rhd, freihand, ho3d, obman, ...)")
     p.add_argument("--root", help="dataset folder (synthetic: the world folder)")
     p.add_argument("--out", help="export folder (new, empty, or the same export to resume)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a different export already in --out (its files are deleted first)")
     p.add_argument("--split", default=None, help="split (default: target_hoi for synthetic, else train)")
     p.add_argument("--no-adapt", dest="adapt", action="store_false",
                    help="export the input crops with the estimator's pseudo-labels (no translation)")
@@ -107,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             limit=args.limit, devices=args.devices, accelerator=args.accelerator, strategy=args.strategy,
             num_workers=args.num_workers, write_meshes=args.write_meshes, mano_path=args.mano, progress=args.progress,
             image_size=args.image_size, freihand=args.freihand, dataset_options=dict(args.options),
-            num_nodes=args.num_nodes, sheet_rows=args.sheet_rows)
+            num_nodes=args.num_nodes, sheet_rows=args.sheet_rows, overwrite=args.overwrite)
     except HoiAdaptError as exc:
         print(f"hoi-adapt export: error: {exc}", file=sys.stderr)
         return 1

@@ -317,23 +317,20 @@ IDENTITY_FIELDS: tuple[str, ...] = (
 """Manifest fields that define *which* export a folder holds; a rerun must match them to resume."""
 
 
-def _get(d: Mapping[str, Any], dotted: str) -> Any:
-    cur: Any = d
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
+def remove_export(out: Path) -> None:
+    """Delete an export's own files and folders (the format's names only; anything else in ``out`` stays).
 
+    Used when a different export is to replace this one (``overwrite``): no file of the old export may
+    survive to be mistaken for part of the new one.
+    """
+    import shutil
 
-def identity_differences(existing: Mapping[str, Any], requested: Mapping[str, Any]) -> list[str]:
-    """Human-readable list of identity fields that differ (empty: same export)."""
-    diffs = []
-    for field in IDENTITY_FIELDS:
-        a, b = _get(existing, field), _get(requested, field)
-        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
-            diffs.append(f"{field}: {a!r} in the folder, {b!r} requested")
-    return diffs
+    for name in (IMAGES_DIR, MASKS_DIR, MESHES_DIR, FREIHAND_DIR, SHARDS_DIR):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    for name in (ANNOTATIONS_FILE, SHEET_FILE, MANIFEST_FILE):
+        (out / name).unlink(missing_ok=True)
+    remove_stale_temp_files(out)
 
 
 def verify_export(out: str | Path) -> dict[str, Any]:
@@ -384,5 +381,5 @@ def write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> str:
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MANIFEST_FILE", "ANNOTATIONS_FILE", "ANNOTATION_COLUMNS", "IDENTITY_FIELDS",
     "sample_key", "image_relpath", "mask_relpath", "mesh_relpath", "read_manifest", "read_export", "verify_export",
-    "merge_shards", "finished_keys", "npz_bytes", "identity_differences",
+    "merge_shards", "finished_keys", "npz_bytes", "remove_export",
 ]

@@ -5,7 +5,8 @@ Steps (format: :mod:`hoi_adapt.export.format`):
 1. resolve the checkpoint (kind, sha256, input size) and the source stream (any loader name, or
    ``synthetic`` with the world folder as root; no augmentation);
 2. check the output folder: never inside (or around) the source dataset, never a foreign non-empty folder,
-   never over an export with other settings (the error names the folder and each differing field);
+   never over an export with other settings unless ``overwrite`` (the error names the folder, each differing
+   field and ``--overwrite``; :func:`hoi_adapt.utils.results.check_same_result`, the rule every command follows);
 3. skip samples whose batch shard is committed, group the rest in fixed batches and run ``trainer.predict``
    with :class:`~hoi_adapt.export.writer.ExportWriter` on every rank (DDP needs no other change);
 4. after a barrier, rank 0 merges the shards (sorted by key) into ``annotations.npz``, writes the FreiHAND
@@ -30,6 +31,7 @@ from torch.utils.data import Dataset
 
 from hoi_adapt.export import format as fmt
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
+from hoi_adapt.utils.results import check_same_result
 
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_SYNTHETIC_SPLIT = "target_hoi"
@@ -246,7 +248,7 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
                    accelerator: str = "cpu", strategy: str | None = None, num_workers: int = 0,
                    write_meshes: bool = False, mano_path: str | None = None, progress: bool = True, *,
                    image_size: int | None = None, freihand: bool = True, dataset_options: Mapping[str, Any] | None = None,
-                   num_nodes: int = 1, sheet_rows: int = SHEET_ROWS) -> dict[str, Any]:
+                   num_nodes: int = 1, sheet_rows: int = SHEET_ROWS, overwrite: bool = False) -> dict[str, Any]:
     """Export ``dataset`` through the trained pipeline into ``out`` (resumable; DDP-ready).
 
     Args:
@@ -254,7 +256,8 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
             any checkpoint with an estimator (the input crops are exported with the estimator's pseudo-labels).
         dataset: a loader name (``hoi_adapt.data.datasets.DATASETS``, ``adapted`` included) or ``synthetic``.
         root: the dataset folder (synthetic: the world folder).
-        out: export folder (new, empty, or an unfinished/finished export with the same settings).
+        out: export folder (new, empty, or an unfinished/finished export with the same settings; a different
+            export there is refused unless ``overwrite``).
         split: None = ``target_hoi`` for synthetic, ``train`` (or the only split) otherwise.
         adapt: run the adapted pipeline (E -> R -> G -> E).
         batch_size: samples per batch (and per shard).
@@ -269,6 +272,7 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
         freihand: also write the FreiHAND-style variant.
         dataset_options: extra keyword arguments of a real dataset's loader.
         sheet_rows: samples shown in ``sheet.png`` (0: no sheet).
+        overwrite: replace a different export in ``out`` (its files are deleted first; other files stay).
 
     Returns:
         The manifest (as written) plus ``run``: this call's rank, predicted and skipped sample counts,
@@ -302,6 +306,7 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
     if count == 0:
         raise DataFileError(source.root, f"the {source.name} split {source.split!r} has no samples")
     existing = existing_export(out)
+    first_process = _launch_rank() == 0
 
     predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path, device="cpu")
     hand_model = predictor.estimator.hand_model
@@ -310,13 +315,11 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
               "accelerator": accelerator, "strategy": strategy, "num_workers": num_workers, "sheet_rows": sheet_rows}
     base = _base_manifest(ckpt=ckpt, sha=checkpoint_sha256(ckpt), kind=kind, source=source, count=count, limit=limit,
                           config=config, hand_model=_hand_model_info(hand_model))
-    if existing is not None:
-        diffs = fmt.identity_differences(existing, base)
-        if diffs:
-            raise ConfigError(f"{out} holds a different export ({'; '.join(diffs)}); refusing to write into it: "
-                              "choose another --out folder (or rerun with that export's settings to resume it)")
+    if check_same_result(out, existing, base, fmt.IDENTITY_FIELDS, what="export", overwrite=overwrite):
+        if first_process:  # replacing a different export: none of its files may survive into the new one
+            fmt.remove_export(out)
+        existing = None
     keys = [fmt.sample_key(p) for p in range(count)]
-    first_process = _launch_rank() == 0
 
     def run_info(rank: int, predicted: int, skipped: int, predict_seconds: float) -> dict[str, Any]:
         seconds = time.time() - t_start
