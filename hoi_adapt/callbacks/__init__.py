@@ -1,1 +1,1 @@
-"""Lightning callbacks (logger-agnostic image logging, run-info recording)."""
+"""Lightning callbacks (the run folder, logger-agnostic image logging, run-info recording, phase checkpoints)."""

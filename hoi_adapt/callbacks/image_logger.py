@@ -1,4 +1,4 @@
-"""Logger-agnostic image logging: PNGs on disk for every run, plus W&B / TensorBoard when present."""
+"""Logger-agnostic image logging: PNGs in the run folder for every run, plus W&B / TensorBoard when present."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid, save_image
+
+from hoi_adapt.callbacks.run_folder import run_dir
+from hoi_adapt.callbacks.visuals import to_uint8
 
 
 class ImageLogger(pl.Callback):
@@ -27,6 +30,11 @@ class ImageLogger(pl.Callback):
         self.max_images = max_images
         self.columns = columns
         self._batch: dict[str, Any] | None = None
+        self._out_dir: Path | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # the run folder is a broadcast under DDP: resolved here, on every rank, once per run
+        self._out_dir = run_dir(trainer) / "images"
 
     def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -36,10 +44,10 @@ class ImageLogger(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch % self.every_n_epochs):
             return
-        # `trainer.log_dir` is a collective under DDP: every rank asks, only rank 0 draws and writes
-        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "images"
-        if trainer.is_global_zero and self._batch is not None:
-            self._write(trainer, pl_module, out_dir)
+        if self._out_dir is None:  # used without setup (e.g. called directly): every rank gets here alike
+            self._out_dir = run_dir(trainer) / "images"
+        if trainer.is_global_zero and self._batch is not None:  # only rank 0 draws and writes
+            self._write(trainer, pl_module, self._out_dir)
 
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, out_dir: Path) -> None:
         assert self._batch is not None
@@ -53,8 +61,8 @@ class ImageLogger(pl.Callback):
         tag = "val/visuals"
         for logger in trainer.loggers:
             name = type(logger).__name__
-            if name == "WandbLogger":
-                logger.log_image(key=tag, images=[grid], step=trainer.global_step)  # type: ignore[attr-defined]
+            if name == "WandbLogger":  # uint8 pixels: W&B casts float images to uint8 without scaling (all black)
+                logger.log_image(key=tag, images=[to_uint8(grid)], step=trainer.global_step)  # type: ignore[attr-defined]
             elif name == "TensorBoardLogger":
                 logger.experiment.add_image(tag, grid, trainer.global_step)  # type: ignore[attr-defined]
         out_dir.mkdir(parents=True, exist_ok=True)

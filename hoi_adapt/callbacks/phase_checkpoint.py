@@ -6,6 +6,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from hoi_adapt.callbacks.run_folder import run_dir
+
 
 class PhaseCheckpoint(pl.Callback):
     """Saves ``<dir>/<phase tag>.ckpt`` when a phase ends and ``<dir>/last.ckpt`` every ``every_n_steps``.
@@ -16,7 +18,8 @@ class PhaseCheckpoint(pl.Callback):
     step checkpoint: ``last.ckpt`` every ``every_n_steps`` global steps.
 
     Args:
-        dirpath: folder (default: ``<log_dir>/checkpoints``).
+        dirpath: folder (default: ``<run folder>/checkpoints``, next to Lightning's own checkpoints; see
+            :mod:`hoi_adapt.callbacks.run_folder`).
         every_n_steps: rolling ``last.ckpt`` interval in schedule steps (0 disables).
     """
 
@@ -24,11 +27,16 @@ class PhaseCheckpoint(pl.Callback):
         super().__init__()
         self.dirpath = dirpath
         self.every_n_steps = every_n_steps
+        self._resolved: Path | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # resolved once, on every rank (the run folder is a broadcast), not inside the training loop
+        self._resolved = Path(self.dirpath) if self.dirpath else run_dir(trainer) / "checkpoints"
 
     def _dir(self, trainer: pl.Trainer) -> Path:
-        if self.dirpath:
-            return Path(self.dirpath)
-        return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+        if self._resolved is None:
+            self._resolved = Path(self.dirpath) if self.dirpath else run_dir(trainer) / "checkpoints"
+        return self._resolved
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:

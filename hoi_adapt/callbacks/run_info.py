@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from hoi_adapt import __version__
+from hoi_adapt.callbacks.run_folder import RUN_INFO_FILE, RUN_KEY, claim_run_folder, new_run_id, run_dir
 from hoi_adapt.utils.io import write_json_atomic
 
 
@@ -22,18 +23,41 @@ def _git_commit() -> str | None:
 
 
 class RunInfo(pl.Callback):
-    """Writes ``run_info.json`` (seed, devices, world size, per-stream and effective batch size, versions)."""
+    """Writes ``run_info.json`` into the run folder and stamps every checkpoint with the run's identity.
 
-    def __init__(self, seed: int | None = None) -> None:
+    ``run_info.json``: run id, run folder, logger, seed, devices, world size, per-stream and effective batch
+    size, versions, and the checkpoint a resumed run started from. Checkpoints get ``RUN_KEY`` so that
+    ``hoi-adapt fit --ckpt_path`` continues in the same folder (and the same W&B run); restoring one
+    restores the run id here too. A run folder holding another run's ``run_info.json`` is refused.
+
+    Args:
+        seed: the run's seed (recorded only).
+        run_id: the run's id (default: a new one; ``hoi-adapt fit`` passes the W&B run id or the resumed one).
+    """
+
+    def __init__(self, seed: int | None = None, run_id: str | None = None) -> None:
         super().__init__()
         self.seed = seed
+        self.run_id = run_id or new_run_id()
+        self.record: dict[str, Any] = {}
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        recorded = checkpoint.get(RUN_KEY)
+        if isinstance(recorded, dict) and recorded.get("run_id"):
+            self.run_id = str(recorded["run_id"])
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # `trainer.log_dir` is a collective under DDP (rank 0 broadcasts it): every rank must ask, or rank 0
-        # waits forever; only rank 0 writes.
-        out = Path(trainer.log_dir or trainer.default_root_dir)
+        out = run_dir(trainer)  # a broadcast under DDP: every rank asks; every rank checks, only rank 0 writes
+        claim_run_folder(out, self.run_id, started=True)
+        logger = trainer.loggers[0] if trainer.loggers else None
+        self.record = {"run_id": self.run_id, "run_dir": str(out.resolve()),
+                       "logger": type(logger).__name__ if logger is not None else None, "folder": out.name}
         if trainer.is_global_zero:
             self._write(trainer, out)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        if self.record:
+            checkpoint[RUN_KEY] = dict(self.record)
 
     def _write(self, trainer: pl.Trainer, out: Path) -> None:
         dm = getattr(trainer, "datamodule", None)
@@ -42,6 +66,8 @@ class RunInfo(pl.Callback):
             batch_sizes = {name: spec.batch_size or dm.batch_size for name, spec in dm.train_specs.items()}
         per_step = sum(batch_sizes.values()) if batch_sizes else None
         info = {
+            **self.record,
+            "resumed_from": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "seed": self.seed,
             "hoi_adapt": __version__,
             "git_commit": _git_commit(),
@@ -57,4 +83,4 @@ class RunInfo(pl.Callback):
             "precision": str(trainer.precision),
         }
         out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "run_info.json", info)
+        write_json_atomic(out / RUN_INFO_FILE, info)
