@@ -4,16 +4,22 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
+import pytest
+from pytorch3d.transforms import axis_angle_to_matrix, random_rotations
+
 from hoi_adapt.losses.estimator import (
     EstimatorLoss,
     EstimatorLossWeights,
+    camera_joints_loss,
     gaussian_heatmaps,
     heatmap_loss,
     joints3d_loss,
+    mano_param_loss,
     reprojection_loss,
     silhouette_loss,
 )
-from hoi_adapt.models.estimator import MeshEstimator
+from hoi_adapt.models.estimator import MeshEstimator, soft_argmax, solve_translation
+from hoi_adapt.utils.errors import ConfigError
 from hoi_adapt.render.cameras import project
 from hoi_adapt.synth.dataset import SyntheticHandDataset
 
@@ -44,7 +50,7 @@ def test_forward_shapes_and_geometry(tiny_world):
 
 
 def test_camera_puts_wrist_where_predicted():
-    est = small_estimator()
+    est = MeshEstimator(regressor_hidden=128, evidence_width=32, camera="regress")
     K = torch.tensor([[[150.0, 0, 40.0], [0, 150.0, 30.0], [0, 0, 1]]])
     cam = torch.tensor([[0.2, -0.3, 0.5]])
     root = torch.tensor([[0.01, -0.02, 0.03]])
@@ -66,7 +72,7 @@ def test_backward_reaches_all_trainable_parts(tiny_world):
     for name in ("backbone.stem.0.weight", "evidence_head.smooth.3.weight", "regressor.out.weight"):
         grad = dict(est.named_parameters())[name].grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
-    assert set(terms) >= {"heatmap", "joints3d", "reprojection", "mask", "mano_params"}
+    assert set(terms) >= {"heatmap", "keypoints", "joints3d", "camera_joints", "reprojection", "mask", "mano_params", "global_orient"}
 
 
 def test_losses_zero_in_ideal_case_positive_otherwise():
@@ -119,3 +125,90 @@ def test_training_steps_reduce_loss_and_mpjpe(tiny_world):
         opt.step()
     assert min(losses[-5:]) < 0.5 * losses[0]
     assert min(errors[-5:]) < 0.7 * errors[0]
+
+
+def test_solve_translation_recovers_the_true_translation():
+    torch.manual_seed(1)
+    joints = torch.randn(3, 21, 3) * 0.05  # a hand-sized point cloud around its origin
+    t_true = torch.tensor([[0.02, -0.03, 0.5], [-0.1, 0.05, 0.35], [0.0, 0.0, 0.7]])
+    K = torch.tensor([[200.0, 0, 31.5], [0, 210.0, 30.0], [0, 0, 1]]).expand(3, 3, 3)
+    uv = project(joints + t_true[:, None], K)
+    weights = torch.ones(3, 21)
+    t = solve_translation(joints, uv, K, weights, depth_prior=torch.full((3,), 0.4), prior_weight=0.0)
+    torch.testing.assert_close(t, t_true, atol=1e-4, rtol=0)
+    # the weak depth prior moves an exact solution only slightly
+    t_prior = solve_translation(joints, uv, K, weights, depth_prior=torch.full((3,), 0.4))
+    assert float((t_prior - t_true).abs().max()) < 0.01
+    # a joint with zero weight does not count: corrupt it and the solution stays exact
+    uv_bad, w = uv.clone(), weights.clone()
+    uv_bad[:, 5] += 40.0
+    w[:, 5] = 0.0
+    torch.testing.assert_close(solve_translation(joints, uv_bad, K, w, torch.full((3,), 0.4), 0.0), t_true, atol=1e-4, rtol=0)
+    # degenerate keypoints (all on one pixel) cannot put the hand through the camera
+    flat = solve_translation(joints, torch.full_like(uv, 30.0), K, weights, torch.full((3,), 0.4))
+    assert bool(((joints[..., 2] + flat[:, None, 2]) > 0.1).all())
+
+
+def test_soft_argmax_reads_gaussian_peaks_to_subpixel_accuracy():
+    uv = torch.tensor([[[13.3, 40.7], [50.2, 9.9]]])
+    hm = gaussian_heatmaps(uv, (16, 16), stride=4.0)
+    found, conf = soft_argmax(hm, 4.0, beta=20.0)
+    torch.testing.assert_close(found, uv, atol=0.75, rtol=0)  # under a fifth of a heatmap cell
+    assert bool((conf > 0.8).all())
+    _, flat_conf = soft_argmax(torch.zeros(1, 2, 16, 16), 4.0, beta=20.0)
+    assert float(flat_conf.max()) == 0.0
+
+
+def test_solved_camera_uses_the_heatmap_keypoints(tiny_world):
+    est = small_estimator().eval()
+    b = batch_of(tiny_world, n=3)
+    with torch.no_grad():
+        out = est(b["image"], b["K"])
+        hand = est.hand_model(out.global_orient, out.hand_pose, out.betas)
+        skeleton = est.hand_model.joints_from_vertices(hand.vertices)
+        expected = solve_translation(skeleton, out.keypoints2d, b["K"], out.keypoint_confidence.clamp(min=0.05), est.depth_prior(b["K"], 64))
+    torch.testing.assert_close(out.transl, expected)
+    assert out.keypoints2d.shape == (3, 21, 2) and bool(((out.keypoints2d > -1) & (out.keypoints2d < 64)).all())
+    assert bool((out.joints3d[..., 2] > 0).all())  # in front of the camera even untrained
+
+
+def test_unknown_camera_mode_is_a_config_error():
+    with pytest.raises(ConfigError, match="camera"):
+        MeshEstimator(camera="orthographic")
+
+
+def test_camera_frame_and_parameter_losses():
+    gt = torch.randn(2, 21, 3) * 0.05 + torch.tensor([0.0, 0.0, 0.5])
+    valid = torch.ones(2, 21)
+    assert float(camera_joints_loss(gt, gt, valid)) == 0.0
+    # a hand moved along the optical axis is invisible to the root-relative term but not to this one
+    farther = gt + torch.tensor([0.0, 0.0, 0.1])
+    assert float(joints3d_loss(farther, gt, valid)) < 1e-6
+    assert float(camera_joints_loss(farther, gt, valid)) == pytest.approx(0.1, abs=1e-5)
+    # parameter terms average over every refinement step and keep the global rotation separate
+    pose = torch.zeros(2, 48)
+    pose[:, :3] = torch.tensor([0.3, -0.2, 1.0])
+    rot = axis_angle_to_matrix(pose.view(2, 16, 3))
+    right = {"global_orient": rot[:, 0], "hand_pose": rot[:, 1:], "betas": torch.zeros(2, 10)}
+    wrong = {**right, "global_orient": random_rotations(2)}
+    has = torch.ones(2)
+    params, orient = mano_param_loss([right, right], pose, torch.zeros(2, 10), has)
+    assert float(params) < 1e-10 and float(orient) < 1e-10
+    _, orient_mixed = mano_param_loss([wrong, right], pose, torch.zeros(2, 10), has)
+    _, orient_wrong = mano_param_loss([wrong, wrong], pose, torch.zeros(2, 10), has)
+    assert float(orient_mixed) == pytest.approx(float(orient_wrong) / 2, rel=1e-5)
+
+
+def test_one_cycle_factor_is_onecycle_lr_without_a_fixed_length():
+    from hoi_adapt.lit.estimator_module import one_cycle_factor
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=2e-3)
+    reference = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=50, pct_start=0.1)
+    for step in range(50):
+        assert opt.param_groups[0]["lr"] / 2e-3 == pytest.approx(one_cycle_factor(step, 50, 0.1), abs=1e-9)
+        opt.step()
+        if step < 49:
+            reference.step()
+    # past the end (a run resumed with a larger max_steps before its schedule is re-laid) it stays at the floor
+    assert one_cycle_factor(80, 50, 0.1) == pytest.approx(one_cycle_factor(49, 50, 0.1))

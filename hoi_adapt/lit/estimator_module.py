@@ -6,6 +6,7 @@ AUC 20-50 mm, fingertip AUC) plus 2D PCK.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -23,6 +24,19 @@ from hoi_adapt.render.renderer import HandObjectRenderer
 TRAIN_STATE_KEY = "hoi_adapt_train_state"
 
 
+def one_cycle_factor(step: int, total: int, warmup_fraction: float, start: float = 0.04, end: float = 4e-6) -> float:
+    """Learning-rate factor of a one-cycle schedule: cosine warm-up from ``start`` to 1, cosine decay to ``end``.
+
+    The shape of ``torch.optim.lr_scheduler.OneCycleLR`` (initial rate max/25, final max/25/1e4), without its
+    fixed length; steps past ``total`` stay at ``end``.
+    """
+    warm_end = max(1.0, warmup_fraction * total - 1.0)  # OneCycleLR's phase boundaries
+    if step <= warm_end:
+        return start + (1.0 - start) * 0.5 * (1.0 - math.cos(math.pi * step / warm_end))
+    progress = min(1.0, (step - warm_end) / max(1.0, total - 1.0 - warm_end))
+    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def default_adam(params: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-3)
 
@@ -35,7 +49,12 @@ class EstimatorModule(pl.LightningModule):
         loss_weights: weights of the estimator losses.
         silhouette_size: resolution of the rendered silhouette in the silhouette loss (CPU cost ~ pixels^2).
         silhouette_sigma: soft-rasteriser sigma of that silhouette.
-        optimizer, scheduler: factories (LightningCLI injects them from YAML).
+        optimizer, scheduler: factories (LightningCLI injects them from YAML); the scheduler steps every
+            optimiser step.
+        one_cycle: without a ``scheduler``, run a one-cycle schedule (warm-up to the optimiser's learning rate,
+            then cosine decay) over ``trainer.max_steps``, so shortening or lengthening a run keeps the schedule
+            whole; training from scratch converges markedly faster with it than at a constant rate.
+        warmup_fraction: share of the steps spent warming up in the one-cycle schedule.
         val_protocol: evaluation protocol used for validation metrics.
         max_nonfinite: consecutive non-finite losses tolerated (steps skipped) before the run stops.
     """
@@ -48,6 +67,8 @@ class EstimatorModule(pl.LightningModule):
         silhouette_sigma: float = 1e-4,
         optimizer: OptimizerCallable = default_adam,
         scheduler: LRSchedulerCallable | None = None,
+        one_cycle: bool = False,
+        warmup_fraction: float = 0.1,
         val_protocol: str = "synthetic",
         max_nonfinite: int = 5,
     ) -> None:
@@ -59,6 +80,8 @@ class EstimatorModule(pl.LightningModule):
         self.loss_fn = EstimatorLoss(loss_weights, renderer=renderer, silhouette_size=silhouette_size)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.one_cycle = one_cycle
+        self.warmup_fraction = warmup_fraction
         self.val_protocol = val_protocol
         self.val_metrics: list[JointAccumulator] = []
         self.guard = NonFiniteGuard(max_nonfinite)
@@ -150,9 +173,17 @@ class EstimatorModule(pl.LightningModule):
     # ------------------------------------------------------------------ optimisation & checkpoints
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.estimator.parameters())
-        if self.scheduler_factory is None:
+        if self.scheduler_factory is not None:
+            scheduler = self.scheduler_factory(optimizer)
+        elif self.one_cycle and self.trainer.max_steps > 0:
+            # The total is read from the trainer at every step (not frozen into the scheduler's state), so a run
+            # resumed with a larger max_steps stretches its schedule instead of failing.
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: one_cycle_factor(step, self.trainer.max_steps, self.warmup_fraction))
+        else:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+        # Stepped every optimiser step: the schedules used here are laid out over max_steps.
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = checkpointing.strip_hand_model(checkpoint["state_dict"])

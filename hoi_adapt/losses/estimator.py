@@ -57,6 +57,14 @@ def joints3d_loss(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, roo
     return _masked_mean((rel_pred - rel_gt).abs().sum(-1), ok)
 
 
+def camera_joints_loss(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, clamp: float = 0.2) -> torch.Tensor:
+    """Camera-frame L1 (metres, per coordinate clamped at ``clamp``): supervises placement and depth.
+
+    Root-relative terms are blind to a hand drawn smaller and farther away; this one is not.
+    """
+    return _masked_mean((pred - gt).abs().clamp(max=clamp).sum(-1), valid)
+
+
 def reprojection_loss(pred_uv: torch.Tensor, gt_uv: torch.Tensor, valid: torch.Tensor, image_size: int) -> torch.Tensor:
     """L1 in units of the image size, robust to far-off predictions early in training."""
     err = ((pred_uv - gt_uv).abs() / image_size).clamp(max=1.0).sum(-1)
@@ -92,14 +100,24 @@ def mano_prior(betas: torch.Tensor, hand_pose: torch.Tensor, hands_mean: torch.T
 
 
 def mano_param_loss(
-    global_orient: torch.Tensor, hand_pose: torch.Tensor, betas: torch.Tensor, gt_pose: torch.Tensor, gt_betas: torch.Tensor,
-    has_mano: torch.Tensor,
-) -> torch.Tensor:
-    """Rotation-matrix and shape L2 to ground-truth MANO parameters (synthetic data has them)."""
+    iterations: list[dict[str, torch.Tensor]], gt_pose: torch.Tensor, gt_betas: torch.Tensor, has_mano: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(articulation + shape, global rotation) L2 to ground-truth MANO parameters, over every refinement step.
+
+    The global rotation is its own term: averaged with the 15 finger rotations it would weigh 1/16, yet it
+    moves every joint. Supervising each regressor iteration (not only the last) is HMR's recipe.
+    """
     gt_rot = axis_angle_to_matrix(gt_pose.view(-1, 16, 3))
-    pred_rot = torch.cat([global_orient.unsqueeze(1), hand_pose], dim=1)
-    per_sample = (pred_rot - gt_rot).pow(2).mean(dim=(1, 2, 3)) + 0.1 * (betas - gt_betas).pow(2).mean(dim=1)
-    return _masked_mean(per_sample, has_mano)
+    params, orient = [], []
+    for it in iterations:
+        params.append((it["hand_pose"] - gt_rot[:, 1:]).pow(2).mean(dim=(1, 2, 3)) + 0.1 * (it["betas"] - gt_betas).pow(2).mean(dim=1))
+        orient.append((it["global_orient"] - gt_rot[:, 0]).pow(2).mean(dim=(1, 2)))
+    return _masked_mean(torch.stack(params).mean(0), has_mano), _masked_mean(torch.stack(orient).mean(0), has_mano)
+
+
+def keypoint_loss(pred_uv: torch.Tensor, gt_uv: torch.Tensor, valid: torch.Tensor, image_size: int) -> torch.Tensor:
+    """L1 of the heatmaps' soft-argmax keypoints in units of the image size (trains the 2D evidence as points)."""
+    return reprojection_loss(pred_uv, gt_uv, valid, image_size)
 
 
 def consistency_loss(joints_a: torch.Tensor, joints_b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -113,12 +131,15 @@ def consistency_loss(joints_a: torch.Tensor, joints_b: torch.Tensor, weight: tor
 class EstimatorLossWeights:
     """Weights of the estimator losses (every one configurable; 0 disables and skips a term)."""
 
-    heatmap: float = 1.0
+    heatmap: float = 10.0
+    keypoints: float = 10.0
     joints3d: float = 100.0
+    camera_joints: float = 10.0
     reprojection: float = 10.0
     mask: float = 0.5
     silhouette: float = 1.0
     mano_params: float = 1.0
+    global_orient: float = 5.0
     beta_prior: float = 0.01
     pose_prior: float = 0.005
 
@@ -156,8 +177,12 @@ class EstimatorLoss(nn.Module):
         if w.heatmap:
             stride = image_size / out.heatmaps.shape[-1]
             terms["heatmap"] = heatmap_loss(out.heatmaps, batch["joints2d"], batch["joints2d_valid"] * has_2d[:, None], stride, self.heatmap_sigma)
+        if w.keypoints:
+            terms["keypoints"] = keypoint_loss(out.keypoints2d, batch["joints2d"], batch["joints2d_valid"] * has_2d[:, None], image_size)
         if w.joints3d:
             terms["joints3d"] = joints3d_loss(out.joints3d, batch["joints3d"], batch["joints3d_valid"] * has_3d[:, None])
+        if w.camera_joints:
+            terms["camera_joints"] = camera_joints_loss(out.joints3d, batch["joints3d"], batch["joints3d_valid"] * has_3d[:, None])
         if w.reprojection:
             terms["reprojection"] = reprojection_loss(out.joints2d, batch["joints2d"], batch["joints2d_valid"] * has_2d[:, None], image_size)
         if w.mask:
@@ -169,8 +194,8 @@ class EstimatorLoss(nn.Module):
             target = torch.where(full[:, None, None] > 0, batch["hand_mask_full"], batch[silhouette_mask_key])
             ignore = batch["object_mask"] * (1.0 - full[:, None, None])
             terms["silhouette"] = silhouette_loss(sil, target, torch.clamp(batch["has_mask"] + full, max=1.0), ignore)
-        if w.mano_params:
-            terms["mano_params"] = mano_param_loss(out.global_orient, out.hand_pose, out.betas, batch["mano_pose"], batch["mano_betas"], batch["has_mano"])
+        if w.mano_params or w.global_orient:
+            terms["mano_params"], terms["global_orient"] = mano_param_loss(out.iterations, batch["mano_pose"], batch["mano_betas"], batch["has_mano"])
         if w.beta_prior or w.pose_prior:
             terms["beta_prior"], terms["pose_prior"] = mano_prior(out.betas, out.hand_pose, hands_mean)
         total = sum(getattr(w, k) * v for k, v in terms.items())

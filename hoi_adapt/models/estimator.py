@@ -6,10 +6,14 @@ steps from pooled image features and the encoded evidence -> the hand model -> m
 skeleton is always regressed from the *final* mesh (MANO's joint regressor on the posed vertices plus the
 fingertip vertices), so the skeleton and the mesh cannot disagree.
 
-Camera: the regressor predicts where the wrist projects (offset from the crop centre in half-crop units)
-and a log depth factor relative to ``depth_prior`` (the depth at which a hand of ``hand_span`` metres
-spans the crop). With the crop's intrinsics K this gives a full perspective translation, so predictions
-live in real camera coordinates for any crop of any image.
+Camera (``camera="solve"``, the default): the translation is not regressed but solved in closed form, as the
+least-squares fit of the posed, untranslated skeleton to the 2D keypoints read off the heatmaps
+(soft-argmax) under the crop's intrinsics K. Placement, size and depth then follow the 2D evidence, and a
+hand can no longer shrink towards the crop centre; a weak prior (the depth at which a hand of
+``hand_span`` metres spans the crop) keeps the solve well posed while the heatmaps are still flat.
+``camera="regress"`` is the earlier design (wrist offset and a log depth factor regressed), kept as an ablation.
+The regressor sees the pooled image features, a spatial (4x4) encoding of the evidence maps and the
+keypoints themselves, so where the wrist and fingers lie reaches it directly.
 """
 from __future__ import annotations
 
@@ -22,12 +26,13 @@ from torch import nn
 
 from hoi_adapt.models.backbone import ResNetBackbone
 from hoi_adapt.models.config import record_init
+from hoi_adapt.utils.errors import ConfigError
 
 NUM_JOINTS = 21
 POSE_6D = 16 * 6
 NUM_BETAS = 10
 NUM_CAM = 3
-PARAM_DIM = POSE_6D + NUM_BETAS + NUM_CAM
+CAMERA_MODES = ("solve", "regress")
 
 
 @dataclass
@@ -41,9 +46,11 @@ class EstimatorOutput:
     hand_pose: torch.Tensor  # (B,15,3,3)
     betas: torch.Tensor  # (B,10)
     transl: torch.Tensor  # (B,3) MANO translation
-    cam: torch.Tensor  # (B,3) (du, dv, log depth factor)
+    cam: torch.Tensor  # (B,3) camera="regress": (du, dv, log depth factor); camera="solve": the solved translation
     heatmaps: torch.Tensor  # (B,21,h,w)
     mask_logits: torch.Tensor  # (B,1,h,w)
+    keypoints2d: torch.Tensor  # (B,21,2) soft-argmax of the heatmaps, input pixels (the 2D evidence as points)
+    keypoint_confidence: torch.Tensor  # (B,21) heatmap peaks in [0,1]
     iterations: list[dict[str, torch.Tensor]] = field(default_factory=list)  # params after each refinement
 
     def detach(self) -> "EstimatorOutput":
@@ -72,31 +79,88 @@ class EvidenceHead(nn.Module):
 
 
 class EvidenceEncoder(nn.Module):
-    """Encodes the 2D evidence maps into a vector for the regressor."""
+    """Encodes the 2D evidence maps into a vector for the regressor, keeping their layout (a 4x4 grid).
+
+    Global average pooling would throw away *where* the evidence is, which is what the global rotation and
+    the wrist position are read from.
+    """
+
+    GRID = 4
 
     def __init__(self, width: int = 64, out_dim: int = 128) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(NUM_JOINTS + 1, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(width, out_dim, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(self.GRID), nn.Flatten(1),
+            nn.Linear(width * self.GRID**2, out_dim), nn.ReLU(inplace=True),
         )
 
     def forward(self, evidence: torch.Tensor) -> torch.Tensor:
-        return self.net(evidence).flatten(1)
+        return self.net(evidence)
+
+
+def soft_argmax(heatmaps: torch.Tensor, stride: float, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-pixel keypoints (B,J,2) in input pixels and a confidence in [0,1] (B,J) from heatmaps.
+
+    The expectation under ``softmax(beta * heatmap)``; cell i's centre is input coordinate (i + 0.5) * stride
+    - 0.5, the convention of the heatmap targets. Confidence is the heatmap peak (targets peak at 1).
+    """
+    b, j, h, w = heatmaps.shape
+    prob = torch.softmax(beta * heatmaps.flatten(2), dim=-1).view(b, j, h, w)
+    xs = (torch.arange(w, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) * stride - 0.5
+    ys = (torch.arange(h, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) * stride - 0.5
+    u = (prob.sum(2) * xs).sum(-1)
+    v = (prob.sum(3) * ys).sum(-1)
+    conf = heatmaps.flatten(2).amax(-1).clamp(0.0, 1.0)
+    return torch.stack([u, v], dim=-1), conf
+
+
+def solve_translation(joints: torch.Tensor, uv: torch.Tensor, K: torch.Tensor, weights: torch.Tensor,
+                      depth_prior: torch.Tensor, prior_weight: float = 1e-3) -> torch.Tensor:
+    """Translation t (B,3) that best projects ``joints + t`` onto ``uv``: linear least squares, differentiable.
+
+    With normalised coordinates (a, b) = K^-1 (u, v, 1), each joint X gives two equations linear in t:
+    ``X_x + t_x = a (X_z + t_z)`` and ``X_y + t_y = b (X_z + t_z)``. The 3x3 normal equations are solved
+    per image; ``prior_weight`` (relative to the data term's diagonal) pulls t towards ``depth_prior`` along
+    the ray through the keypoints' centroid, which only matters while the keypoints are degenerate.
+    """
+    ones = torch.ones_like(uv[..., :1])
+    ray = torch.linalg.solve(K.unsqueeze(1).expand(-1, uv.shape[1], -1, -1), torch.cat([uv, ones], -1).unsqueeze(-1)).squeeze(-1)
+    a, b = ray[..., 0] / ray[..., 2], ray[..., 1] / ray[..., 2]
+    x, y, z = joints.unbind(-1)
+    zero = torch.zeros_like(a)
+    one = torch.ones_like(a)
+    rows = torch.stack([torch.stack([one, zero, -a], -1), torch.stack([zero, one, -b], -1)], dim=2)  # (B,J,2,3)
+    rhs = torch.stack([a * z - x, b * z - y], dim=-1)  # (B,J,2)
+    w = weights.unsqueeze(-1).unsqueeze(-1)
+    A = (rows.transpose(-1, -2) @ (w * rows)).sum(1)  # (B,3,3)
+    r = (rows.transpose(-1, -2) @ (w * rhs.unsqueeze(-1))).sum(1).squeeze(-1)  # (B,3)
+    # Prior: t = depth_prior * (a_c, b_c, 1), the weighted centroid ray, as diagonal damping relative to the data
+    # term (so its pull is a fixed small fraction whatever the crop's focal length and the number of joints).
+    wn = weights / weights.sum(1, keepdim=True).clamp(min=1e-6)
+    centre = torch.stack([(wn * a).sum(1), (wn * b).sum(1), torch.ones_like(a[:, 0])], -1) * depth_prior.unsqueeze(-1)
+    lam = prior_weight * A.diagonal(dim1=1, dim2=2) + 1e-9
+    A = A + torch.diag_embed(lam)
+    r = r + lam * centre
+    t = torch.linalg.solve(A, r.unsqueeze(-1)).squeeze(-1)
+    # Keypoints that contradict the skeleton (e.g. all on one pixel) can put the hand through the camera:
+    # keep every joint at least a third of the prior depth in front of it.
+    floor = depth_prior / 3.0 - z.min(dim=1).values
+    return torch.cat([t[:, :2], torch.maximum(t[:, 2], floor).unsqueeze(1)], dim=1)
 
 
 class IterativeRegressor(nn.Module):
     """HMR-style refinement: params_{t+1} = params_t + MLP([features, params_t])."""
 
-    def __init__(self, feat_dim: int, hidden: int = 512, num_iterations: int = 3, dropout: float = 0.1) -> None:
+    def __init__(self, feat_dim: int, param_dim: int, hidden: int = 512, num_iterations: int = 3, dropout: float = 0.1) -> None:
         super().__init__()
         self.num_iterations = num_iterations
         self.mlp = nn.Sequential(
-            nn.Linear(feat_dim + PARAM_DIM, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(feat_dim + param_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
         )
-        self.out = nn.Linear(hidden, PARAM_DIM)
+        self.out = nn.Linear(hidden, param_dim)
         nn.init.zeros_(self.out.weight)  # start exactly at the mean parameters
         nn.init.zeros_(self.out.bias)
 
@@ -121,8 +185,10 @@ class MeshEstimator(nn.Module):
         num_iterations: refinement steps of the regressor (the method uses 3).
         mano_path: MANO file/folder; None uses the built-in stand-in hand model.
         tip_preset: fingertip vertex preset of the skeleton (see ``hand.joint_maps``).
-        joint_order: order of the returned 21 joints.
-        hand_span: metres; with ``depth_factor`` 0 the predicted hand spans about the crop width.
+        joint_order: order of the returned 21 joints (and of the heatmaps).
+        hand_span: metres; sets the depth prior (the depth at which such a hand spans the crop width).
+        camera: ``"solve"`` (translation fitted to the heatmap keypoints in closed form) or ``"regress"``.
+        softargmax_beta: sharpness of the soft-argmax that reads keypoints off the heatmaps.
     """
 
     def __init__(
@@ -136,14 +202,22 @@ class MeshEstimator(nn.Module):
         tip_preset: str = "smplx",
         joint_order: str = "openpose",
         hand_span: float = 0.22,
+        camera: str = "solve",
+        softargmax_beta: float = 20.0,
     ) -> None:
         super().__init__()
         from hoi_adapt.hand.model import HandModel
 
+        if camera not in CAMERA_MODES:
+            raise ConfigError(f"MeshEstimator: camera must be one of {CAMERA_MODES}, got {camera!r}")
+        self.camera = camera
+        self.softargmax_beta = softargmax_beta
+        self.num_cam = NUM_CAM if camera == "regress" else 0
         self.backbone = ResNetBackbone(backbone_depth, pretrained_backbone)
         self.evidence_head = EvidenceHead(self.backbone.channels, evidence_width)
         self.evidence_encoder = EvidenceEncoder(evidence_width, 128)
-        self.regressor = IterativeRegressor(self.backbone.channels[3] + 128, regressor_hidden, num_iterations)
+        feat_dim = self.backbone.channels[3] + 128 + NUM_JOINTS * 3  # pooled image, evidence, keypoints + confidence
+        self.regressor = IterativeRegressor(feat_dim, POSE_6D + NUM_BETAS + self.num_cam, regressor_hidden, num_iterations)
         self.hand_model = HandModel(model_path=mano_path, side="right", tip_preset=tip_preset, joint_order=joint_order)
         self.hand_span = hand_span
         self.register_buffer("init_params", self._initial_params(), persistent=False)
@@ -157,23 +231,25 @@ class MeshEstimator(nn.Module):
         global_rot = torch.as_tensor(base_orient(self.hand_model.side), dtype=torch.float32)[None]
         relaxed = axis_angle_to_matrix(self.hand_model.hands_mean.detach().float().view(15, 3))
         pose6d = matrix_to_rotation_6d(torch.cat([global_rot, relaxed], dim=0)).reshape(1, -1)
-        return torch.cat([pose6d, torch.zeros(1, NUM_BETAS + NUM_CAM)], dim=1)
+        return torch.cat([pose6d, torch.zeros(1, NUM_BETAS + self.num_cam)], dim=1)
 
     def decode_params(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         rot = rotation_6d_to_matrix(params[:, :POSE_6D].reshape(-1, 16, 6))
-        return {
-            "global_orient": rot[:, 0],
-            "hand_pose": rot[:, 1:],
-            "betas": params[:, POSE_6D : POSE_6D + NUM_BETAS],
-            "cam": params[:, POSE_6D + NUM_BETAS :],
-        }
+        decoded = {"global_orient": rot[:, 0], "hand_pose": rot[:, 1:], "betas": params[:, POSE_6D : POSE_6D + NUM_BETAS]}
+        if self.num_cam:
+            decoded["cam"] = params[:, POSE_6D + NUM_BETAS :]
+        return decoded
+
+    def depth_prior(self, K: torch.Tensor, width: int) -> torch.Tensor:
+        """(B,) depth at which a hand of ``hand_span`` metres spans a crop of ``width`` pixels."""
+        return K[:, 0, 0] * self.hand_span / width
 
     def camera_translation(self, cam: torch.Tensor, root: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """MANO translation that puts the posed root joint ``root`` where the camera params say."""
+        """``camera="regress"``: MANO translation that puts the posed root joint ``root`` where ``cam`` says."""
         h, w = size
         u = (w - 1) / 2.0 + cam[:, 0] * w / 2.0
         v = (h - 1) / 2.0 + cam[:, 1] * h / 2.0
-        depth = K[:, 0, 0] * self.hand_span / w * torch.exp(cam[:, 2].clamp(-4.0, 4.0))
+        depth = self.depth_prior(K, w) * torch.exp(cam[:, 2].clamp(-4.0, 4.0))
         ray = torch.linalg.solve(K, torch.stack([u, v, torch.ones_like(u)], dim=1).unsqueeze(-1)).squeeze(-1)
         return ray * depth.unsqueeze(1) / ray[:, 2:3] - root
 
@@ -182,18 +258,28 @@ class MeshEstimator(nn.Module):
         feats = self.backbone((image - self.image_mean) / self.image_std)
         evidence = self.evidence_head(feats)
         heatmaps, mask_logits = evidence[:, :NUM_JOINTS], evidence[:, NUM_JOINTS:]
-        pooled = torch.cat([F.adaptive_avg_pool2d(feats[3], 1).flatten(1), self.evidence_encoder(evidence)], dim=1)
+        keypoints, confidence = soft_argmax(heatmaps, size[1] / heatmaps.shape[-1], self.softargmax_beta)
+        half = torch.tensor([size[1] / 2.0, size[0] / 2.0], device=image.device, dtype=image.dtype)
+        layout = torch.cat([((keypoints - half) / half).flatten(1), confidence], dim=1)
+        pooled = torch.cat([F.adaptive_avg_pool2d(feats[3], 1).flatten(1), self.evidence_encoder(evidence), layout], dim=1)
         history = self.regressor(pooled, self.init_params)
         p = self.decode_params(history[-1])
         hand = self.hand_model(p["global_orient"], p["hand_pose"], p["betas"])
-        transl = self.camera_translation(p["cam"], hand.joints16[:, 0], K, size)
+        if self.camera == "solve":
+            skeleton = self.hand_model.joints_from_vertices(hand.vertices)
+            transl = solve_translation(skeleton, keypoints, K, confidence.detach().clamp(min=0.05), self.depth_prior(K, size[1]))
+            cam = transl
+        else:
+            cam = p["cam"]
+            transl = self.camera_translation(cam, hand.joints16[:, 0], K, size)
         vertices = hand.vertices + transl.unsqueeze(1)
         joints3d = self.hand_model.joints_from_vertices(vertices)
         joints2d = _project_safe(joints3d, K)
         return EstimatorOutput(
             vertices=vertices, joints3d=joints3d, joints2d=joints2d, global_orient=p["global_orient"],
-            hand_pose=p["hand_pose"], betas=p["betas"], transl=transl, cam=p["cam"], heatmaps=heatmaps,
-            mask_logits=mask_logits, iterations=[self.decode_params(h) for h in history],
+            hand_pose=p["hand_pose"], betas=p["betas"], transl=transl, cam=cam, heatmaps=heatmaps,
+            mask_logits=mask_logits, keypoints2d=keypoints, keypoint_confidence=confidence,
+            iterations=[self.decode_params(h) for h in history],
         )
 
 
