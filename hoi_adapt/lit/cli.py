@@ -78,8 +78,13 @@ class HoiAdaptCLI(LightningCLI):
     def before_fit(self) -> None:
         from hoi_adapt.callbacks.run_info import RunInfo
 
+        from pytorch_lightning.utilities import rank_zero_only
+
         folder = run_folder_of(self.trainer)  # no process group yet: this process's view (rank 0's is the one used)
-        claim_run_folder(folder, self._run_id or "", flag=self._run_flag)
+        if rank_zero_only.rank == 0:
+            # Only rank 0's run id is recorded; other DDP ranks draw their own and may start after rank 0 has
+            # claimed the folder, so checking there would refuse the run's own folder.
+            claim_run_folder(folder, self._run_id or "", flag=self._run_flag)
         for logger in self.trainer.loggers:
             if type(logger).__name__ == WANDB_LOGGER:
                 _put_wandb_record_into(logger, folder)
