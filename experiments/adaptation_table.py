@@ -81,7 +81,7 @@ def main() -> None:
     models = [ModelSpec(Path(stage0), False, "baseline")]
     models += [ModelSpec(Path(ckpt), True, label) for label, ckpt in adapted.items()]
     models.append(ModelSpec(Path(oracle), False, "oracle"))
-    res = evaluate_checkpoints(models, "synthetic", world, "target_test", out_dir=RESULTS / f"adaptation_{args.scale}",
+    res = evaluate_checkpoints(models, "synthetic", world, "target_test", out_dir=RESULTS / f"adaptation_{args.scale}", overwrite=True,
                                limit=args.eval_limit)
     quality = {label: translation_quality(ckpt, world, "target_test", limit=args.eval_limit) for label, ckpt in adapted.items()}
 

@@ -148,7 +148,7 @@ def report(ckpts: dict[str, str], roots: dict[str, str], args: argparse.Namespac
     table: dict[str, dict[str, Any]] = {m.label: {} for m in models}
     for ds in EVAL_DATASETS:
         res = evaluate_checkpoints(models, ds, roots[ds], out_dir=RESULTS / "paper_real" / ds, device=args.device,
-                                   mano_path=roots["mano"], limit=args.eval_limit, compare_published=True)
+                                   mano_path=roots["mano"], limit=args.eval_limit, compare_published=True, overwrite=True)
         key = get_protocol(ds).primary_metric
         for label, row in res["rows"].items():
             table.setdefault(label, {})[ds] = {"auc": row["metrics"][key], "metric": key,
