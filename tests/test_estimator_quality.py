@@ -14,11 +14,11 @@ from pytorch3d.transforms import axis_angle_to_matrix
 from hoi_adapt.eval.estimator_quality import (
     QUALITY_KEYS,
     box_diagonal,
+    mask_iou,
     chance_scores,
     mean_skeleton,
     protocol_scores,
     rotation_error_deg,
-    silhouette_iou,
 )
 from hoi_adapt.synth.dataset import SyntheticHandDataset
 
@@ -43,8 +43,8 @@ def test_rotation_error_and_iou_values():
     m[0, :2] = 1
     p = torch.zeros(2, 4, 4)
     p[0, :1] = 1
-    iou = silhouette_iou(p, m)
-    assert float(iou[0]) == pytest.approx(0.5) and float(iou[1]) == 1.0  # both empty counts as agreement
+    iou = mask_iou(p > 0.5, m > 0.5)
+    assert float(iou[0]) == pytest.approx(0.5) and float(iou[1]) == 0.0  # both empty: nothing agreed on
 
 
 def test_chance_level_is_the_mean_training_skeleton(tiny_world):

@@ -32,12 +32,12 @@ def rotation_error_deg(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
 
 
-def silhouette_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """(B,) IoU of two (B,H,W) binary masks (1 where both are empty)."""
-    p, g = pred > 0.5, gt > 0.5
-    inter = (p & g).flatten(1).sum(1).float()
-    union = (p | g).flatten(1).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,) IoU of two boolean (B,H,W) masks; 0 where both are empty (nothing agreed on)."""
+    a, b = a.flatten(1), b.flatten(1)
+    inter = (a & b).sum(1).float()
+    union = (a | b).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1.0), torch.zeros_like(union))
 
 
 def protocol_scores(pred3d: np.ndarray, gt3d: np.ndarray) -> dict[str, float]:
@@ -46,16 +46,19 @@ def protocol_scores(pred3d: np.ndarray, gt3d: np.ndarray) -> dict[str, float]:
     return {"mpjpe_mm": res["rootrel_mpjpe_mm"], "pa_mpjpe_mm": res["pa_mpjpe_mm"], "auc": res["rootrel_auc"]}
 
 
-def mean_skeleton(dataset: Dataset, limit: int | None = None) -> np.ndarray:
+def _joints3d(dataset: Dataset) -> np.ndarray:
+    return np.stack([dataset[i]["joints3d"].numpy() for i in range(len(dataset))]).astype(np.float64)  # type: ignore[arg-type]
+
+
+def mean_skeleton(dataset: Dataset) -> np.ndarray:
     """(21,3) mean root-relative skeleton of a labelled dataset: the chance-level prediction."""
-    n = len(dataset) if limit is None else min(limit, len(dataset))  # type: ignore[arg-type]
-    joints = np.stack([dataset[i]["joints3d"].numpy() for i in range(n)]).astype(np.float64)
+    joints = _joints3d(dataset)
     return (joints - joints[:, :1]).mean(0)
 
 
 def chance_scores(mean_rel: np.ndarray, dataset: Dataset) -> dict[str, float | None]:
     """Scores of predicting ``mean_rel`` (root-relative) for every image of ``dataset``."""
-    gt = np.stack([dataset[i]["joints3d"].numpy() for i in range(len(dataset))]).astype(np.float64)  # type: ignore[arg-type]
+    gt = _joints3d(dataset)
     pred = np.broadcast_to(mean_rel, gt.shape) + gt[:, :1]
     return {**protocol_scores(pred, gt), "kp2d_px": None, "size_ratio": None, "iou": None}
 
@@ -86,7 +89,7 @@ def score_estimator(estimator: torch.nn.Module, dataset: Dataset, batch_size: in
         parts["ratio"].append(box_diagonal(out.joints2d) / box_diagonal(batch["joints2d"]).clamp(min=1e-6))
         mask = renderer(out.vertices, faces, batch["K"], image_size=size).hand_full_mask
         gt_mask = torch.where(batch["has_mask_full"][:, None, None] > 0, batch["hand_mask_full"], batch["hand_mask"])
-        parts["iou"].append(silhouette_iou(mask, gt_mask))
+        parts["iou"].append(mask_iou(mask > 0.5, gt_mask > 0.5))
         gt_rot = axis_angle_to_matrix(batch["mano_pose"][:, :3].float())
         parts["rot"].append(rotation_error_deg(out.global_orient.double(), gt_rot.double()))
         parts["depth"].append((out.joints3d[:, 0, 2] - batch["joints3d"][:, 0, 2]).abs() * 1000.0)

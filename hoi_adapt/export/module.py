@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from hoi_adapt.eval.estimator_quality import mask_iou
 from hoi_adapt.export.format import AGREEMENT_TAU, MASK_THRESHOLD
 
 SILHOUETTE_TILE = 16
@@ -53,14 +54,6 @@ def render_silhouette(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor,
 
 
 # ------------------------------------------------------------------------------------ confidence
-def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B,) IoU of two boolean (B,H,W) masks; 0 where both are empty."""
-    a, b = a.flatten(1), b.flatten(1)
-    inter = (a & b).sum(1).float()
-    union = (a | b).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp(min=1.0), torch.zeros_like(union))
-
-
 def skeleton_agreement(first2d: torch.Tensor, final2d: torch.Tensor, image_side: float,
                        tau: float = AGREEMENT_TAU) -> torch.Tensor:
     """(B,) ``exp(-e / (tau * side))``, ``e`` = mean 2D distance (pixels) between two (B,21,2) skeletons."""

@@ -115,11 +115,6 @@ def mano_param_loss(
     return _masked_mean(torch.stack(params).mean(0), has_mano), _masked_mean(torch.stack(orient).mean(0), has_mano)
 
 
-def keypoint_loss(pred_uv: torch.Tensor, gt_uv: torch.Tensor, valid: torch.Tensor, image_size: int) -> torch.Tensor:
-    """L1 of the heatmaps' soft-argmax keypoints in units of the image size (trains the 2D evidence as points)."""
-    return reprojection_loss(pred_uv, gt_uv, valid, image_size)
-
-
 def consistency_loss(joints_a: torch.Tensor, joints_b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Root-relative L1 between two estimates of the same hand (e.g. the two passes of the pipeline)."""
     ones = torch.ones(joints_a.shape[:2], device=joints_a.device)
@@ -178,7 +173,8 @@ class EstimatorLoss(nn.Module):
             stride = image_size / out.heatmaps.shape[-1]
             terms["heatmap"] = heatmap_loss(out.heatmaps, batch["joints2d"], batch["joints2d_valid"] * has_2d[:, None], stride, self.heatmap_sigma)
         if w.keypoints:
-            terms["keypoints"] = keypoint_loss(out.keypoints2d, batch["joints2d"], batch["joints2d_valid"] * has_2d[:, None], image_size)
+            # the heatmaps' soft-argmax keypoints, with the reprojection term's robust L1: the 2D evidence as points
+            terms["keypoints"] = reprojection_loss(out.keypoints2d, batch["joints2d"], batch["joints2d_valid"] * has_2d[:, None], image_size)
         if w.joints3d:
             terms["joints3d"] = joints3d_loss(out.joints3d, batch["joints3d"], batch["joints3d_valid"] * has_3d[:, None])
         if w.camera_joints:

@@ -26,6 +26,7 @@ from torch import nn
 
 from hoi_adapt.models.backbone import ResNetBackbone
 from hoi_adapt.models.config import record_init
+from hoi_adapt.render.cameras import backproject
 from hoi_adapt.utils.errors import ConfigError
 
 NUM_JOINTS = 21
@@ -125,9 +126,8 @@ def solve_translation(joints: torch.Tensor, uv: torch.Tensor, K: torch.Tensor, w
     per image; ``prior_weight`` (relative to the data term's diagonal) pulls t towards ``depth_prior`` along
     the ray through the keypoints' centroid, which only matters while the keypoints are degenerate.
     """
-    ones = torch.ones_like(uv[..., :1])
-    ray = torch.linalg.solve(K.unsqueeze(1).expand(-1, uv.shape[1], -1, -1), torch.cat([uv, ones], -1).unsqueeze(-1)).squeeze(-1)
-    a, b = ray[..., 0] / ray[..., 2], ray[..., 1] / ray[..., 2]
+    ray = backproject(uv, torch.ones_like(uv[..., 0]), K)  # (a, b, 1)
+    a, b = ray[..., 0], ray[..., 1]
     x, y, z = joints.unbind(-1)
     zero = torch.zeros_like(a)
     one = torch.ones_like(a)
