@@ -28,6 +28,7 @@ from hoi_adapt.utils.bench import RESULTS, write_results
 
 ESTIMATOR_CONFIG = "configs/estimator/demo.yaml"
 ORACLE_ROW = "experiments/configs/synthetic/oracle.yaml"
+ORACLE_BENCH = "experiments/configs/synthetic/oracle_bench.yaml"  # same images per step as stage 0
 SPLITS = {"source_hand_test": "hand", "target_test": "hoi"}
 TARGETS = {"bench": "stage 0 on source_hand_test <= 20 mm, size ratio 0.95-1.05, IoU >= 0.7; oracle on target_test <= 25 mm",
            "demo": "stage 0 on source_hand_test <= 35 mm"}
@@ -36,7 +37,7 @@ SCALES: dict[str, dict[str, Any]] = {
              "oracle": ["-c", ORACLE_ROW]},
     "bench": {"world_config": "configs/synth/bench.yaml", "world": "outputs/world/bench",
               "stage0": ["-c", "configs/estimator/bench.yaml"],
-              "oracle": ["-c", "configs/estimator/bench.yaml", "-c", ORACLE_ROW]},
+              "oracle": ["-c", "configs/estimator/bench.yaml", "-c", ORACLE_BENCH]},
 }
 COLUMNS = [("mpjpe_mm", "MPJPE mm", "{:.1f}"), ("pa_mpjpe_mm", "PA-MPJPE mm", "{:.1f}"), ("auc", "AUC 20-50", "{:.3f}"),
            ("kp2d_px", "2D px", "{:.2f}"), ("size_ratio", "size ratio", "{:.3f}"), ("iou", "IoU", "{:.3f}"),

@@ -73,7 +73,8 @@ def test_benchmark_scores_a_checkpoint_on_both_splits(tiny_world, tiny_estimator
 
 
 @pytest.mark.parametrize("layers", [["configs/estimator/bench.yaml"],
-                                    ["configs/estimator/bench.yaml", "experiments/configs/synthetic/oracle.yaml"]])
+                                    ["configs/estimator/bench.yaml", "experiments/configs/synthetic/oracle.yaml"],
+                                    ["configs/estimator/bench.yaml", "experiments/configs/synthetic/oracle_bench.yaml"]])
 def test_bench_configs_layer_on_the_demo_config(layers, capsys):
     from hoi_adapt.lit.cli import main as cli_main
 

@@ -51,7 +51,7 @@ def stage0_config(out: Path, world: Path, max_steps: int = 4, every: int = 2, si
     d["train"]["pairs_hand"]["batch_size"] = batch
     if limits:
         d["train"]["hand_only"]["limit"], d["train"]["pairs_hand"]["limit"] = limits
-    d["val"] = {"hand_only_test": d["val"]["hand_only_test"]}
+    d["val"] = {"hand_only_train": {**d["val"]["hand_only_train"], "limit": None}}
     out.mkdir(parents=True, exist_ok=True)
     (out / "fit.yaml").write_text(yaml.safe_dump(cfg))
     return out / "fit.yaml"

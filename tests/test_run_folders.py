@@ -72,7 +72,7 @@ def fit_config(tmp: Path, world: Path, logger: str) -> Path:
     d = cfg["data"]
     d.update(world=str(world), world_config=None, image_size=32, batch_size=2, num_workers=0)
     d["train"]["pairs_hand"]["batch_size"] = 2
-    d["val"] = {"hand_only_test": {**d["val"]["hand_only_test"], "limit": 2}}
+    d["val"] = {"hand_only_train": {**d["val"]["hand_only_train"], "limit": 2}}
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"fit_{logger}.yaml"
     path.write_text(yaml.safe_dump(cfg))
