@@ -131,21 +131,11 @@ class AdaptModule(pl.LightningModule):
             raise ConfigError(f"generator takes {first_conv.in_channels} input channels but the configuration gives it "
                               f"{expected} (image{' + 5 mesh-guidance channels' if guidance is not None else ' only'})")
         if estimator_ckpt:
-            self._init_estimator(estimator_ckpt)
+            from hoi_adapt.lit.load import init_weights_from
+
+            init_weights_from(self.estimator, estimator_ckpt)
 
     # ------------------------------------------------------------------ setup
-    def _init_estimator(self, path: str) -> None:
-        from hoi_adapt.lit.load import build_from_checkpoint
-
-        source = build_from_checkpoint(path, "estimator")
-        own, theirs = self.estimator.state_dict(), source.state_dict()
-        mismatch = [k for k in own if k not in theirs or own[k].shape != theirs[k].shape]
-        if mismatch:
-            from hoi_adapt.utils.errors import CheckpointError
-
-            raise CheckpointError(path, f"estimator architecture differs from the configured one (e.g. {mismatch[:2]})")
-        self.estimator.load_state_dict(theirs)
-
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.factories["est"](self.estimator.parameters()), self.factories["g"](self.generator.parameters()),
                 self.factories["d"](self.discriminator.parameters())]

@@ -57,6 +57,8 @@ class EstimatorModule(pl.LightningModule):
         warmup_fraction: share of the steps spent warming up in the one-cycle schedule.
         val_protocol: evaluation protocol used for validation metrics.
         max_nonfinite: consecutive non-finite losses tolerated (steps skipped) before the run stops.
+        init_ckpt: estimator or adaptation checkpoint whose E weights start this run (fine-tuning, e.g. the
+            oracle from stage 0); the optimiser and schedule start fresh. Resume a run with ``--ckpt_path``.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class EstimatorModule(pl.LightningModule):
         warmup_fraction: float = 0.1,
         val_protocol: str = "synthetic",
         max_nonfinite: int = 5,
+        init_ckpt: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler", "loss_weights"])
@@ -85,6 +88,10 @@ class EstimatorModule(pl.LightningModule):
         self.val_protocol = val_protocol
         self.val_metrics: list[JointAccumulator] = []
         self.guard = NonFiniteGuard(max_nonfinite)
+        if init_ckpt:
+            from hoi_adapt.lit.load import init_weights_from
+
+            init_weights_from(self.estimator, init_ckpt)
 
     # ------------------------------------------------------------------ core
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> EstimatorOutput:

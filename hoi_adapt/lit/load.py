@@ -80,6 +80,16 @@ def build_from_checkpoint(path: str | Path, name: str, ckpt: dict[str, Any] | No
     return net.eval()
 
 
+def init_weights_from(net: nn.Module, path: str | Path, name: str = "estimator") -> None:
+    """Copy network ``name``'s weights from a checkpoint into ``net`` (the configured network, e.g. a stage-0 E
+    starting the adaptation or the oracle). The architecture must match; ``net`` keeps its own hand model."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if not ckpt[CHECKPOINT_KEY]["networks"].get(name):
+        raise CheckpointError(path, f"has no {name!r} network (it is a {ckpt[CHECKPOINT_KEY].get('kind', '?')!r} checkpoint)")
+    _load_into(net, _sub_state(ckpt["state_dict"], f"{name}."), path, name)
+
+
 def load_estimator(path: str | Path, mano_path: str | None = None) -> nn.Module:
     """The mesh estimator of an estimator or adaptation checkpoint (optionally with another hand-model file)."""
     overrides = {"mano_path": mano_path} if mano_path is not None else {}
