@@ -85,7 +85,8 @@ def test_bench_configs_layer_on_the_demo_config(layers, capsys):
         cli_main([*args, "--print_config"])
     assert stop.value.code in (0, None)
     resolved = yaml.safe_load(capsys.readouterr().out)
-    assert resolved["trainer"]["max_steps"] == 5000 and resolved["data"]["world"] == "outputs/world/bench"
+    fine_tune = layers[-1].endswith("oracle_bench.yaml")  # the bench oracle: 2500 steps from stage 0
+    assert resolved["trainer"]["max_steps"] == (2500 if fine_tune else 5000) and resolved["data"]["world"] == "outputs/world/bench"
     assert resolved["model"]["init_args"]["one_cycle"] is True
     assert resolved["model"]["init_args"]["loss_weights"]["silhouette"] == 0.0
     assert ("target_labelled" in resolved["data"]["train"]) == (len(layers) == 2)
