@@ -67,15 +67,19 @@ def _load_into(net: nn.Module, state: dict[str, torch.Tensor], path: Path, name:
     net.load_state_dict(state)
 
 
+def _network_config(ckpt: dict[str, Any], path: Path, name: str) -> dict[str, Any]:
+    """The recorded description of network ``name``; a checkpoint without it is refused, naming the file."""
+    config = ckpt[CHECKPOINT_KEY]["networks"].get(name)
+    if not config:
+        raise CheckpointError(path, f"has no {name!r} network (it is a {ckpt[CHECKPOINT_KEY].get('kind', '?')!r} checkpoint)")
+    return config
+
+
 def build_from_checkpoint(path: str | Path, name: str, ckpt: dict[str, Any] | None = None, **overrides: Any) -> nn.Module:
     """Rebuild network ``name`` ("estimator", "generator", "guidance", ...) and load its weights."""
     path = Path(path)
     ckpt = ckpt if ckpt is not None else read_checkpoint(path)
-    networks = ckpt[CHECKPOINT_KEY]["networks"]
-    if name not in networks or networks[name] is None:
-        kind = ckpt[CHECKPOINT_KEY].get("kind", "?")
-        raise CheckpointError(path, f"has no {name!r} network (it is a {kind!r} checkpoint)")
-    net = build_network(networks[name], source=str(path), **overrides)
+    net = build_network(_network_config(ckpt, path, name), source=str(path), **overrides)
     _load_into(net, _sub_state(ckpt["state_dict"], f"{name}."), path, name)
     return net.eval()
 
@@ -85,8 +89,7 @@ def init_weights_from(net: nn.Module, path: str | Path, name: str = "estimator")
     starting the adaptation or the oracle). The architecture must match; ``net`` keeps its own hand model."""
     path = Path(path)
     ckpt = read_checkpoint(path)
-    if not ckpt[CHECKPOINT_KEY]["networks"].get(name):
-        raise CheckpointError(path, f"has no {name!r} network (it is a {ckpt[CHECKPOINT_KEY].get('kind', '?')!r} checkpoint)")
+    _network_config(ckpt, path, name)
     _load_into(net, _sub_state(ckpt["state_dict"], f"{name}."), path, name)
 
 
