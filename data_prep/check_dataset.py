@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hoi_adapt.data.datasets import DATASETS, build_dataset, dataset_class
+from hoi_adapt.data.registry import REGISTRY, build_dataset, dataset_entry
 from hoi_adapt.data.datasets.base import HandDataset, LayoutEntry
 from hoi_adapt.data.image_io import is_image_file, read_raw
 from hoi_adapt.utils.errors import HoiAdaptError
@@ -165,7 +165,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    ap.add_argument("--dataset", required=True, choices=sorted(n for n, e in REGISTRY.items() if issubclass(e.loader, HandDataset)))
     ap.add_argument("--root", required=True, type=Path, help="dataset root (see data_prep/README.md)")
     ap.add_argument("--split", action="append", help="split to check (repeatable; default: every split)")
     ap.add_argument("--full", action="store_true", help="read every image instead of a sample")
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    cls = dataset_class(args.dataset)
+    cls = dataset_entry(args.dataset).loader
     options = parse_options(args.option)
     splits = args.split or list(CHECK_SPLITS.get(args.dataset, tuple(dict.fromkeys(cls.SPLITS.values()))))
     rep = Report()

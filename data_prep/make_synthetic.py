@@ -4,7 +4,7 @@
     python data_prep/make_synthetic.py [-c configs/synth/demo.yaml] [--out outputs/world/<config name>] [--workers N]
                                        [--splits a,b] [--seed S] [--sheet] [--no-progress]
 
-The on-disk layout is documented in ``hoi_adapt/synth/format.py``. Same config and seed give byte-identical
+The on-disk layout is documented in ``hoi_adapt/data/formats/world.py``. Same config and seed give byte-identical
 files whatever the worker count; run the command again to resume an interrupted generation.
 """
 from __future__ import annotations

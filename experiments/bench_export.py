@@ -40,7 +40,7 @@ TOTAL = "ExportModule total (all of the above but loading)"
 
 def demo_checkpoint(path: Path) -> Path:
     """Networks of configs/adapt/demo.yaml (guidance at half the input size), seeded, as an adaptation checkpoint."""
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
 
     return write_network_checkpoint(path, "adapt", demo_adapt_networks(SIZE), input_size=SIZE)
 
@@ -70,7 +70,7 @@ def stage_times(ckpt: Path, world: Path, batch: int, repeats: int, out: Path) ->
     from hoi_adapt.export.module import ExportModule, mask_iou, render_silhouette
     from hoi_adapt.export.run import build_source
     from hoi_adapt.export.writer import write_batch
-    from hoi_adapt.inference import load_predictor
+    from hoi_adapt.checkpoints.predictor import load_predictor
     from hoi_adapt.models.pipeline import MeshGuidance
     from hoi_adapt.render.renderer import HandObjectRenderer
 

@@ -49,7 +49,8 @@ def run_phase(phase: str, world: str, size: int, steps: int) -> dict[str, float]
     import pytorch_lightning as pl
     import torch
 
-    from hoi_adapt.data.datamodule import HOIDataModule, StreamSpec
+    from hoi_adapt.data.streams import StreamSpec
+    from hoi_adapt.lit.datamodule import HOIDataModule
     from hoi_adapt.lit.adapt_module import AdaptModule
     from hoi_adapt.lit.estimator_module import EstimatorModule
     from hoi_adapt.lit.schedule import AdaptSchedule

@@ -12,7 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function", one-line help)
     "demo": ("hoi_adapt.demo:main", "the main job: stand-in hand, synthetic world, training, adaptation, evaluation, export, report"),
-    "hand-model": ("hoi_adapt.hand.cli:main", "build the stand-in hand model (or check a MANO file) and render a pose grid PNG"),
+    "hand-model": ("hoi_adapt.viz.hand_model_cli:main", "build the stand-in hand model (or check a MANO file) and render a pose grid PNG"),
     "synth": ("hoi_adapt.synth.cli:main", "generate the synthetic hand-object world"),
     "fit": ("hoi_adapt.lit.cli:main", "train with LightningCLI: hoi-adapt fit -c configs/<file>.yaml"),
     "validate": ("hoi_adapt.lit.cli:main", "validate a checkpoint with LightningCLI"),

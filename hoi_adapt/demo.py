@@ -182,7 +182,7 @@ def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None =
     steps = Steps(out_dir)
 
     def hand_model() -> str:
-        from hoi_adapt.hand.figures import write_pose_grid
+        from hoi_adapt.viz.pose_grid import write_pose_grid
         from hoi_adapt.hand.standin import ensure_standin_files
 
         ensure_standin_files()

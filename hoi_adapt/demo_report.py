@@ -28,16 +28,6 @@ def results_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    import cv2
-
-    from hoi_adapt.utils.io import write_bytes_atomic
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if ok:
-        write_bytes_atomic(path, buf.tobytes())
-
-
 def _header(titles: list[str], width: int, height: int = 18) -> np.ndarray:
     import cv2
 
@@ -48,7 +38,7 @@ def _header(titles: list[str], width: int, height: int = 18) -> np.ndarray:
 
 
 def _grid(panels: torch.Tensor, columns: int, titles: list[str]) -> np.ndarray:
-    from hoi_adapt.callbacks.visuals import to_uint8
+    from hoi_adapt.viz.drawing import to_uint8
 
     tiles = [to_uint8(p) for p in panels]
     h, w = tiles[0].shape[:2]
@@ -75,10 +65,10 @@ def translation_figures(report: Path, world: str, split: str, est_ckpt: str, ada
     mesh_overlays.png (baseline vs adapted meshes on the same hand-object images)."""
     from torch.utils.data import DataLoader
 
-    from hoi_adapt.callbacks.visuals import adapt_panels, draw_skeleton, to_uint8
-    from hoi_adapt.lit.load import load_estimator, load_pipeline, read_checkpoint
+    from hoi_adapt.viz.drawing import adapt_panels, draw_skeleton, to_uint8
+    from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
     from hoi_adapt.render.overlay import overlay
-    from hoi_adapt.synth.dataset import SyntheticHandDataset
+    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     size = read_checkpoint(adapt_ckpt)["hoi_adapt"].get("input_size") or 128
     ds = SyntheticHandDataset(world, split, image="hoi", pair=True, out_size=size)
@@ -93,7 +83,7 @@ def translation_figures(report: Path, world: str, split: str, est_ckpt: str, ada
     grid = _grid(torch.nn.functional.interpolate(panels, scale_factor=2, mode="nearest"), 5,
                  ["hand-object input", "rendering of 1st mesh", "translation (G)", "true hand-only", "final mesh"])
     files["translation_grid"] = str(report / "translation_grid.png")
-    _save_png(report / "translation_grid.png", grid)
+    write_png(report / "translation_grid.png", grid)
 
     big = _upsample(batch, 2)
     scale = 2.0
@@ -107,7 +97,7 @@ def translation_figures(report: Path, world: str, split: str, est_ckpt: str, ada
         tiles += [img, gt, a, b]
     stacked = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2).float() / 255
     files["mesh_overlays"] = str(report / "mesh_overlays.png")
-    _save_png(report / "mesh_overlays.png", _grid(stacked, 4, ["input", "ground truth", "baseline", "full method"]))
+    write_png(report / "mesh_overlays.png", _grid(stacked, 4, ["input", "ground truth", "baseline", "full method"]))
     return files
 
 
@@ -140,7 +130,7 @@ stand-in hand model (not MANO). AUC threshold grid: {grid_text}.
 * the synthetic world: [synthetic_world.png](synthetic_world.png); the hand model: [hand_model.png](hand_model.png).
 
 ## Exported adapted dataset
-{export.get('count', 0)} samples of `{profile['export_split']}` in `{export.get('out')}` (format: `hoi_adapt/export/format.py`).
+{export.get('count', 0)} samples of `{profile['export_split']}` in `{export.get('out')}` (format: `hoi_adapt/data/formats/adapted.py`).
 
 ## Checkpoints
 * stage 0: `{est_ckpt}`

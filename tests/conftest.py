@@ -30,7 +30,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_estimator_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained (seeded) estimator saved as a hoi_adapt checkpoint."""
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
 
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ import torch
 
 def write_tiny_adapt_checkpoint(path: Path) -> Path:
     """A seeded, untrained adaptation checkpoint whose predictions still depend on the image."""
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
     from hoi_adapt.models.generator import UNetGenerator
     from hoi_adapt.models.pipeline import MeshGuidance

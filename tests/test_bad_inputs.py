@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from hoi_adapt.cli import main as hoi_adapt
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 
 REPO = Path(__file__).resolve().parents[1]
 

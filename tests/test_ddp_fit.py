@@ -105,7 +105,7 @@ def test_two_process_gloo_training_equals_one_process_with_twice_the_batch(tiny_
     two = tmp_path / "two"
     cmd = [sys.executable, str(Path(__file__).resolve()), "fit", "-c", str(ddp_config(two, tiny_world, batch=2, loss_weights=loss_weights)),
            "--trainer.devices=2", "--trainer.strategy=ddp"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}  # this checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}  # this checkout
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "gloo" in proc.stdout + proc.stderr
@@ -139,7 +139,6 @@ def _rows(run: Path) -> list[dict[str, str]]:
 if __name__ == "__main__":  # the DDP entry script: every rank runs this with the same arguments
     F.batch_norm = global_batch_norm
     F.dropout = no_dropout
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from hoi_adapt.lit.cli import main
 
     sys.exit(main(sys.argv[1:]))

@@ -21,7 +21,7 @@ from hoi_adapt.losses.estimator import (
 from hoi_adapt.models.estimator import MeshEstimator, soft_argmax, solve_translation
 from hoi_adapt.utils.errors import ConfigError
 from hoi_adapt.render.cameras import project
-from hoi_adapt.synth.dataset import SyntheticHandDataset
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
 
 def small_estimator(seed: int = 0) -> MeshEstimator:

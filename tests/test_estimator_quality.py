@@ -20,10 +20,9 @@ from hoi_adapt.eval.estimator_quality import (
     protocol_scores,
     rotation_error_deg,
 )
-from hoi_adapt.synth.dataset import SyntheticHandDataset
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "experiments"))
 
 
 def test_box_diagonal_and_half_size_hand():

@@ -43,7 +43,7 @@ def responsive_estimator(seed: int = 0):
 
 @pytest.fixture(scope="module")
 def responsive_ckpt(tmp_path_factory):
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
 
     return write_network_checkpoint(tmp_path_factory.mktemp("resp") / "responsive.ckpt", "estimator",
                                     {"estimator": responsive_estimator()})
@@ -71,7 +71,7 @@ def stb_root(tmp_path_factory):
 def _independent_gt_meshes(world, split, rows):
     """GT meshes re-posed here, independently of the runner: model of the stored side, mirrored if left."""
     from hoi_adapt.hand.model import HandModel
-    from hoi_adapt.synth import format as fmt
+    from hoi_adapt.data.formats import world as fmt
 
     ann = fmt.load_annotations(world, split)
     out = []
@@ -91,8 +91,8 @@ def _independent_gt_meshes(world, split, rows):
 # ------------------------------------------------------------------------------------ synthetic + checkpoint
 @pytest.mark.parametrize("which", ["tiny_estimator_ckpt", "responsive_ckpt"])
 def test_synthetic_checkpoint_json_equals_independent_protocol(which, tiny_world, tmp_path, request):
-    from hoi_adapt.inference import load_predictor
-    from hoi_adapt.synth.dataset import SyntheticHandDataset
+    from hoi_adapt.checkpoints.predictor import load_predictor
+    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     ckpt = request.getfixturevalue(which)
     label = ckpt.stem
@@ -282,7 +282,7 @@ def test_clear_errors(tiny_estimator_ckpt, tiny_world, tmp_path):
 
 
 def test_empty_and_unlabelled_data(tiny_world, tmp_path):
-    from hoi_adapt.synth import format as fmt
+    from hoi_adapt.data.formats import world as fmt
 
     src = fmt.load_annotations(tiny_world, "target_test")
     empty = tmp_path / "world"

@@ -18,7 +18,7 @@ def tiny_adapt_ckpt(tmp_path_factory):
     """An untrained adaptation checkpoint: estimator + small generator + mesh guidance."""
     from test_evaluate import responsive_estimator
 
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.generator import UNetGenerator
     from hoi_adapt.models.pipeline import GUIDANCE_CHANNELS, MeshGuidance
 
@@ -65,7 +65,7 @@ def test_cli_compares_adapted_pipeline_with_its_estimator(tiny_adapt_ckpt, tiny_
 
 
 def _empty_world(tmp_path, tiny_world):
-    from hoi_adapt.synth import format as fmt
+    from hoi_adapt.data.formats import world as fmt
 
     src = fmt.load_annotations(tiny_world, "target_test")
     root = tmp_path / "empty_world"

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "experiments"))
 import paper_table  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from torch.utils.data import default_collate
 
 from hoi_adapt.data.image_io import read_image, read_mask
 from hoi_adapt.export import export_dataset, verify_export
-from hoi_adapt.export import format as fmt
+from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 
 SIZE = 64
@@ -27,7 +27,7 @@ LIMIT = 12
 
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory):
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
 
     d = tmp_path_factory.mktemp("export_ckpt")
@@ -47,7 +47,7 @@ def exported(tiny_world, ckpts, tmp_path_factory):
 
 
 def _source(tiny_world):
-    from hoi_adapt.synth.dataset import SyntheticHandDataset
+    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     return SyntheticHandDataset(tiny_world, "target_hoi", image="hoi", out_size=SIZE)
 
@@ -59,7 +59,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
 
 # ------------------------------------------------------------------------------------------ manifest
 def test_manifest_records_counts_config_checkpoint_source_and_checksums(exported, ckpts, tiny_world):
-    from hoi_adapt.lit.load import checkpoint_sha256
+    from hoi_adapt.checkpoints.load import checkpoint_sha256
 
     out, manifest = exported
     on_disk = json.loads((out / fmt.MANIFEST_FILE).read_text())
@@ -107,8 +107,8 @@ def test_verify_detects_tampering_missing_and_extra_files(exported, tmp_path):
 
 # ------------------------------------------------------------------------------- round trip / loader
 def test_adapted_loader_reads_back_exactly_what_was_written(exported, tiny_world):
-    from hoi_adapt.data.datamodule import StreamSpec, build_stream_dataset
-    from hoi_adapt.data.datasets import build_dataset
+    from hoi_adapt.data.streams import StreamSpec, build_stream_dataset
+    from hoi_adapt.data.registry import build_dataset
     from hoi_adapt.data.datasets.adapted import AdaptedDataset
     from hoi_adapt.data.schema import ALL_KEYS, validate_sample
 
@@ -146,7 +146,7 @@ def test_adapted_loader_reads_back_exactly_what_was_written(exported, tiny_world
 
 def test_export_equals_the_predictor_on_the_same_inputs(exported, ckpts, tiny_world):
     from hoi_adapt.export.module import mask_iou, render_silhouette, skeleton_agreement
-    from hoi_adapt.inference import load_predictor
+    from hoi_adapt.checkpoints.predictor import load_predictor
     from hoi_adapt.io.mesh_io import read_obj
 
     out, _ = exported
@@ -191,7 +191,7 @@ def test_export_equals_the_predictor_on_the_same_inputs(exported, ckpts, tiny_wo
 
 
 def test_freihand_variant_reads_back_through_the_freihand_loader(exported):
-    from hoi_adapt.data.datasets import build_dataset
+    from hoi_adapt.data.registry import build_dataset
     from hoi_adapt.export.freihand import ROOT_JOINT
     from hoi_adapt.hand.model import HandModel
 
@@ -226,7 +226,7 @@ def test_freihand_variant_reads_back_through_the_freihand_loader(exported):
 
 
 def test_sheet_shows_source_exported_mask_and_skeleton(exported, tiny_world):
-    from hoi_adapt.callbacks.visuals import to_uint8
+    from hoi_adapt.viz.drawing import to_uint8
     from hoi_adapt.export.sheet import COLUMNS, HEADER, MIN_CELL
 
     out, _ = exported
@@ -292,8 +292,8 @@ def test_rerun_of_a_finished_export_does_nothing(exported, ckpts, tiny_world):
 
 # ----------------------------------------------------------------------------------- adapt=False
 def test_estimator_export_writes_input_crops_with_pseudo_labels(ckpts, tiny_world, tmp_path):
-    from hoi_adapt.data.datasets import build_dataset
-    from hoi_adapt.inference import load_predictor
+    from hoi_adapt.data.registry import build_dataset
+    from hoi_adapt.checkpoints.predictor import load_predictor
 
     out = tmp_path / "crops"
     manifest = export_dataset(ckpts["est"], "synthetic", tiny_world, out, adapt=False, batch_size=BATCH, limit=BATCH,
@@ -306,7 +306,7 @@ def test_estimator_export_writes_input_crops_with_pseudo_labels(ckpts, tiny_worl
     pred = load_predictor(ckpts["est"], adapt=False)(batch["image"], batch["K"])
     ds = build_dataset("adapted", out, "all")
     for i in range(BATCH):
-        from hoi_adapt.callbacks.visuals import to_uint8
+        from hoi_adapt.viz.drawing import to_uint8
 
         assert np.array_equal(read_image(out / fmt.image_relpath(fmt.sample_key(i))), to_uint8(src[i]["image"]))
         np.testing.assert_allclose(ann["joints3d"][i], pred["joints3d"][i].numpy(), atol=1e-6)

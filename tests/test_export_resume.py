@@ -29,7 +29,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_killed_export_resumes_to_identical_files_and_manifest(tiny_world, tmp_path):
-    from hoi_adapt.data.datasets import build_dataset
+    from hoi_adapt.data.registry import build_dataset
 
     ckpt = write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt")
     kw = dict(batch_size=BATCH, limit=LIMIT, write_meshes=True, progress=False, image_size=SIZE)

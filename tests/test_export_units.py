@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hoi_adapt.export import format as fmt
+from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.export.freihand import bone_scale, freihand_mano
 from hoi_adapt.export.module import make_groups, mask_iou, skeleton_agreement, to_uint8_images
 from hoi_adapt.export.writer import parse_fault
@@ -58,7 +58,7 @@ def test_silhouette_equals_the_renderers_hand_coverage():
 
 
 def test_uint8_conversion_matches_the_project_rounding():
-    from hoi_adapt.callbacks.visuals import to_uint8
+    from hoi_adapt.viz.drawing import to_uint8
 
     x = torch.rand(2, 3, 5, 7) * 1.2 - 0.1
     ours = to_uint8_images(x).numpy()

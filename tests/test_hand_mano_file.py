@@ -235,7 +235,7 @@ def test_convert_mano_script(tmp_path, right, capsys):
 
 
 def test_hand_model_cli(tmp_path, right, capsys):
-    from hoi_adapt.hand.cli import main
+    from hoi_adapt.viz.hand_model_cli import main
 
     assert main(["--out", str(tmp_path / "standin")]) == 0
     text = capsys.readouterr().out

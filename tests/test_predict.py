@@ -13,14 +13,14 @@ import torch
 from hoi_adapt.data import crop as C
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.prediction import CROP_SCALE, PredictWarning, box_from_mask, default_intrinsics, predict, project
-from hoi_adapt.synth.format import ANNOTATIONS_FILE, image_path
+from hoi_adapt.data.formats.world import ANNOTATIONS_FILE, image_path
 
 SIZE = 64  # network input in these tests (speed); the crop geometry does not depend on it
 
 
 @pytest.fixture(scope="module")
 def responsive_ckpt(tmp_path_factory):
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
 
     torch.manual_seed(1)
@@ -170,7 +170,7 @@ def test_assumed_camera_warns_and_is_recorded(tiny_estimator_ckpt):
 
 
 def test_input_size_comes_from_the_checkpoint(tmp_path):
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
 
     torch.manual_seed(0)

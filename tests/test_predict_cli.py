@@ -41,7 +41,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def adapt_ckpt(tmp_path_factory):
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
     from hoi_adapt.models.generator import UNetGenerator
     from hoi_adapt.models.pipeline import MeshGuidance
@@ -54,7 +54,7 @@ def adapt_ckpt(tmp_path_factory):
 
 
 def test_cli_writes_valid_files_and_agrees_with_the_api(tiny_estimator_ckpt, folder, tmp_path, capsys):
-    from hoi_adapt.lit.load import checkpoint_sha256
+    from hoi_adapt.checkpoints.load import checkpoint_sha256
 
     kfile = tmp_path / "K.json"
     kfile.write_text(json.dumps({"wide.png": [[200, 0, 80], [0, 210, 45], [0, 0, 1]], "*": {"fx": 150, "fy": 150, "cx": 34, "cy": 70}}))

@@ -16,7 +16,8 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from hoi_adapt.callbacks.phase_checkpoint import PhaseCheckpoint
-from hoi_adapt.data.datamodule import HOIDataModule, StreamSpec
+from hoi_adapt.data.streams import StreamSpec
+from hoi_adapt.lit.datamodule import HOIDataModule
 from hoi_adapt.lit.adapt_module import AdaptModule
 from hoi_adapt.lit.cli import main as cli_main
 from hoi_adapt.lit.estimator_module import EstimatorModule

@@ -121,7 +121,7 @@ def test_a_checkpoint_that_references_code_is_refused_without_running_it(tmp_pat
 
     import torch
 
-    from hoi_adapt.lit.load import read_checkpoint
+    from hoi_adapt.checkpoints.load import read_checkpoint
     from hoi_adapt.utils.errors import CheckpointError
 
     path = tmp_path / "object.ckpt"

@@ -27,7 +27,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def two_runs(tiny_estimator_ckpt, tmp_path_factory) -> tuple[Path, Path]:
     """Two different estimator checkpoints, both named ``last.ckpt`` as every run names its own."""
-    from hoi_adapt.lit.checkpointing import write_network_checkpoint
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
     from hoi_adapt.models.estimator import MeshEstimator
 
     root = tmp_path_factory.mktemp("runs")
@@ -118,7 +118,7 @@ def test_predict_adds_to_its_own_folder_and_refuses_another_checkpoints(two_runs
 # ------------------------------------------------------------------------------------------------- export
 def test_export_refuses_another_checkpoints_export_and_overwrite_replaces_it(two_runs, tiny_world, tmp_path, capsys):
     from hoi_adapt.export.cli import main
-    from hoi_adapt.export.format import read_manifest, verify_export
+    from hoi_adapt.data.formats.adapted import read_manifest, verify_export
 
     a, b = two_runs
     out = tmp_path / "export"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hoi_adapt.cli import main as hoi_adapt_main
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.synth.cli import SHEET_NAME, main
 from hoi_adapt.synth.contact_sheet import mask_colors, pick_samples, write_contact_sheet
 from hoi_adapt.utils.errors import DataFileError

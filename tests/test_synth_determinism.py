@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.synth import generator
 from hoi_adapt.synth.config import SplitSpec, WorldConfig
 from hoi_adapt.synth.generator import generate_world
@@ -124,12 +124,12 @@ def test_killed_process_resumes_to_identical_bytes(tmp_path: Path, reference: di
     """A real interruption: SIGKILL the generating process once some chunks are done, then resume."""
     root = tmp_path / "w"
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
         "from test_synth_determinism import micro_config\n"
         "from hoi_adapt.synth.generator import generate_world\n"
         "generate_world(micro_config(), %r, workers=1, progress=False)\n"
-    ) % (str(Path(__file__).parent), str(root))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    ) % str(root)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:

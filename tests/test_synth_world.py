@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.synth.config import SplitSpec, WorldConfig, world_config_from_dict
 from hoi_adapt.synth.generator import WorldRenderer, generate_world
 from hoi_adapt.synth.styles import DomainStyle
@@ -242,7 +242,7 @@ def test_objects_come_from_the_style_families(tiny_world: Path) -> None:
 # --------------------------------------------------------------------------------------- left hands
 def test_left_hands_load_as_right_hands_with_joints_on_the_hand(tiny_world: Path) -> None:
     from hoi_adapt.hand.model import HandModel
-    from hoi_adapt.synth.dataset import SyntheticHandDataset
+    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     ds = SyntheticHandDataset(tiny_world, "target_hoi", image="hoi", amodal_masks=True)
     ann = fmt.load_annotations(tiny_world, "target_hoi")

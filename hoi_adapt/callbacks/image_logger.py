@@ -9,7 +9,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from hoi_adapt.callbacks.run_folder import run_dir
-from hoi_adapt.callbacks.visuals import to_uint8
+from hoi_adapt.viz.drawing import to_uint8
 
 
 class ImageLogger(pl.Callback):

@@ -1,4 +1,4 @@
-"""Robust image, mask and depth reading: every failure is a ``DataFileError`` naming the file.
+"""Robust image, mask and depth reading (every failure a ``DataFileError`` naming the file), and image encoding.
 
 Real dataset copies contain missing, empty and truncated files (interrupted downloads or unzips).
 OpenCV silently decodes a truncated JPEG into a half-grey image and PIL raises deep tracebacks, so
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from hoi_adapt.utils.errors import DataFileError
+from hoi_adapt.utils.io import write_bytes_atomic
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -156,3 +157,27 @@ def is_image_file(path: str | Path) -> bool:
     """True for visible files with a known image extension (skips ``Thumbs.db``, ``.DS_Store`` ...)."""
     name = Path(path).name
     return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _encode(image: np.ndarray, ext: str, params: list[int] | None = None) -> bytes:
+    arr = np.ascontiguousarray(image[:, :, ::-1] if image.ndim == 3 else image)  # RGB -> OpenCV's BGR
+    ok, buf = cv2.imencode(ext, arr, params or [])
+    if not ok:  # pragma: no cover - encoding a uint8 array does not fail
+        raise RuntimeError(f"{ext} encoding failed")
+    return buf.tobytes()
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an (H,W,3) RGB or (H,W) grey uint8 image."""
+    return _encode(image, ".png")
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
+    """JPEG bytes of an (H,W,3) RGB or (H,W) grey uint8 image."""
+    return _encode(image, ".jpg", [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB/grey uint8 image as PNG atomically (a reader never sees half a file)."""
+    write_bytes_atomic(path, encode_png(image))
+    return Path(path)

@@ -32,9 +32,10 @@ PROG = "hoi-adapt evaluate"
 
 def _parser() -> argparse.ArgumentParser:
     from hoi_adapt.eval.protocols import PROTOCOLS
-    from hoi_adapt.eval.runner import DEFAULT_SPLITS, known_datasets
+    from hoi_adapt.data.registry import ENTRIES
 
-    splits = ", ".join(f"{k}: {v}" for k, v in DEFAULT_SPLITS.items())
+    splits = ", ".join(f"{e.name}: {e.eval_split}" for e in ENTRIES)
+    names = ", ".join(f"{e.name} ({', '.join(e.aliases)})" if e.aliases else e.name for e in ENTRIES)
     p = argparse.ArgumentParser(
         prog=PROG, description=(__doc__ or "").replace("``", "").replace("::", ":"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], metavar="[LABEL=]PATH",
                    help="further checkpoint(s) for the same table and plot")
     p.add_argument("--compare-adapt", action="store_true", help="run the --compare checkpoints as adapted pipelines")
-    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(known_datasets())}")
+    p.add_argument("--dataset", required=True, help=f"one of: {names}")
     p.add_argument("--root", required=True, help="dataset root folder (synthetic: the world folder)")
     p.add_argument("--split", default=None, help="dataset split (default: the dataset's evaluation split)")
     p.add_argument("--protocol", default=None, help=f"override the protocol: {', '.join(PROTOCOLS)}")

@@ -37,26 +37,6 @@ def _published_dicts(comparison: Sequence[Any] | None) -> list[dict[str, Any]]:
     return out
 
 
-def _jsonable(x: Any) -> Any:
-    """Plain-Python, strictly valid JSON (non-finite floats become null)."""
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer, int)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "–"
@@ -190,7 +170,7 @@ def write_results(
     record: dict[str, Any] = {"name": name, "rows": rows, "published": published}
     if identity is not None:
         record["identity"] = identity
-    write_json_atomic(paths["json"], _jsonable(record))
+    write_json_atomic(paths["json"], jsonable(record))
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text(_markdown(name, rows, published), encoding="utf-8")
     _plot(paths["png"], name, rows, published)

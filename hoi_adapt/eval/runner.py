@@ -12,7 +12,7 @@ The pipeline is deliberately split so every stage can be tested on its own:
    validation uses) and adds the run's metadata;
 4. :func:`write_evaluation` writes the files through :func:`hoi_adapt.eval.report.write_results`.
 
-:func:`evaluate_checkpoints` / :func:`evaluate_checkpoint` chain them with :func:`hoi_adapt.inference.load_predictor`;
+:func:`evaluate_checkpoints` / :func:`evaluate_checkpoint` chain them with :func:`hoi_adapt.checkpoints.predictor.load_predictor`;
 :func:`evaluate_predict_fn` does the same for any callable (an oracle in tests, an external model).
 
 =============  =============  =============  ==============================================================
@@ -44,32 +44,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from hoi_adapt.data.registry import SYNTHETIC, DatasetEntry, dataset_entry
 from hoi_adapt.eval.alignment import replace_root, wrist_from_palm
 from hoi_adapt.eval.metrics import get_grid, joint_errors_mm, keypoint_stats
 from hoi_adapt.eval.protocols import evaluate_protocol, get_protocol
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.io import atomic_path
 
-SYNTHETIC = "synthetic"
-DEFAULT_SPLITS: dict[str, str] = {
-    "dexter_object": "test", "egodexter": "test", "stb": "test", "rhd": "evaluation", "freihand": "evaluation",
-    "ho3d": "evaluation", "obman": "test", SYNTHETIC: "target_test", "adapted": "all",
-}
-DEFAULT_PROTOCOLS: dict[str, str] = {
-    "dexter_object": "dexter_object", "egodexter": "egodexter", "stb": "stb", "rhd": "rhd", "freihand": "freihand",
-    "ho3d": "ho3d", "obman": SYNTHETIC, SYNTHETIC: SYNTHETIC,
-    "adapted": SYNTHETIC,  # scores agreement with an export's pseudo-labels, not accuracy
-}
 DEFAULT_IMAGE_SIZE = 128
 MESH_CHECK_TOL_M = 2e-3  # synthetic GT mesh must reproduce the stored GT joints to this tolerance
 
 PredictFn = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
-
-
-def known_datasets() -> tuple[str, ...]:
-    from hoi_adapt.data.datasets import DATASETS
-
-    return (*DATASETS, SYNTHETIC)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -188,7 +173,7 @@ class _SyntheticMeshGT:
 
 def _world_mano_path(root: Path) -> tuple[str | None, str]:
     """The hand-model file the world was generated with (None = stand-in) and a description."""
-    from hoi_adapt.synth import format as fmt
+    from hoi_adapt.data.formats import world as fmt
 
     path = root / fmt.WORLD_FILE
     try:
@@ -200,8 +185,8 @@ def _world_mano_path(root: Path) -> tuple[str | None, str]:
 
 
 def _synthetic_data(root: Path, split: str, image_size: int | None, protocol: str) -> EvalData:
-    from hoi_adapt.synth import format as fmt
-    from hoi_adapt.synth.dataset import SyntheticHandDataset
+    from hoi_adapt.data.formats import world as fmt
+    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     if not (root / split / fmt.ANNOTATIONS_FILE).is_file():
         available = sorted(p.parent.name for p in root.glob(f"*/{fmt.ANNOTATIONS_FILE}"))
@@ -240,52 +225,23 @@ def _real_hand_model(mano_path: str | None) -> Any | None:
     return None if model.is_standin else model
 
 
-def _real_data(name: str, root: Path, split: str | None, protocol: str, image_size: int,
+def _real_data(entry: DatasetEntry, root: Path, split: str | None, protocol: str, image_size: int,
                mano_path: str | None, options: Mapping[str, Any]) -> EvalData:
-    from hoi_adapt.data.datasets import build_dataset
-
-    opts = dict(options)
-    notes: list[str] = []
     proto = get_protocol(protocol)
-    root_is_palm = False
-    if split is None:
-        split = DEFAULT_SPLITS[name]
-        if name == "freihand" and not (root / "evaluation_xyz.json").is_file():
-            split = "training"
-            opts.setdefault("versions", ("gs",))
-            notes.append("FreiHAND evaluation ground truth (evaluation_xyz.json) not found: evaluated on the "
-                         "TRAINING split (green-screen 'gs' images only) instead — not comparable to published "
-                         "evaluation-set numbers")
-    if name == "stb":
-        # Palm-rooted STB protocol: keep the annotated palm centre as joint 0 and tell the protocol so.
-        opts.setdefault("root_joint", "palm" if proto.name == "stb" else "wrist")
-        root_is_palm = opts["root_joint"] == "palm"
-        if root_is_palm and proto.name != "stb":
-            raise ConfigError(f"STB with root_joint='palm' can only be scored by the 'stb' protocol, "
-                              f"not {proto.name!r}")
     model = _real_hand_model(mano_path) if proto.uses_verts else None
-    if name == "freihand" and model is not None:
-        opts.setdefault("hands_mean", model.hands_mean.detach().cpu().numpy())
-
-        def root_joint(betas: np.ndarray, _m: Any = model) -> np.ndarray:
-            with torch.no_grad():
-                b = torch.as_tensor(np.asarray(betas, np.float64).reshape(1, -1), dtype=torch.float32)
-                return _m(torch.zeros(1, 3), torch.zeros(1, 45), b).joints16[0, 0].double().numpy()
-
-        opts.setdefault("mano_root_joint", root_joint)
-    ds = build_dataset(name, root, split, out_size=image_size, **opts)
+    setup = entry.loader.evaluation_setup(root, split or entry.eval_split, split is not None, proto.name, model, dict(options))
+    ds = entry.loader(root, setup.split, out_size=image_size, **setup.options)
     if len(ds) == 0:
-        raise DataFileError(root, f"no {name} samples in split {split!r}")
+        raise DataFileError(root, f"no {entry.name} samples in split {setup.split!r}")
     hidden = ("hands_mean", "mano_root_joint", "transform")
-    settings: dict[str, Any] = {k: v for k, v in opts.items() if k not in hidden}
+    settings: dict[str, Any] = {k: v for k, v in setup.options.items() if k not in hidden}
     settings.update(crop_scale=ds.crop_scale, crop_source=ds.crop_source, flip_left=ds.flip_left)
-    if name == "stb":
-        settings.update(root_joint=ds.root_joint, camera=ds.camera, sequences=list(ds.sequences))
-    data = EvalData(name, proto.name, ds.split, root, ds, image_size,
+    settings.update(ds.evaluation_settings())
+    data = EvalData(entry.name, proto.name, ds.split, root, ds, image_size,
                     crop=(f"the loader's square crop around the ground-truth hand (box if the dataset gives one, "
                           f"else GT 2D keypoints, else the hand mask; scale {ds.crop_scale:g}), resized to "
                           f"{image_size} px — the standard GT-based crop of these benchmarks"),
-                    root_is_palm=root_is_palm, notes=notes, settings=_plain(settings))
+                    root_is_palm=setup.root_is_palm, notes=list(setup.notes), settings=_plain(settings))
     if proto.uses_verts:
         if model is None:
             data.mesh_note = ("no mesh metrics: GT meshes of real datasets need the MANO model (--mano PATH); "
@@ -313,34 +269,31 @@ def _plain(x: Any) -> Any:
 def build_eval_data(dataset: str, root: str | Path, split: str | None = None, *, protocol: str | None = None,
                     image_size: int | None = DEFAULT_IMAGE_SIZE, mano_path: str | None = None,
                     dataset_options: Mapping[str, Any] | None = None) -> EvalData:
-    """Resolve ``dataset`` (a loader name or ``"synthetic"``) on ``root`` into an :class:`EvalData`.
+    """Resolve ``dataset`` (a registered name or alias) on ``root`` into an :class:`EvalData`.
 
     Args:
-        dataset: a key of ``hoi_adapt.data.datasets.DATASETS`` or ``"synthetic"``.
+        dataset: a name or alias of the dataset registry (:mod:`hoi_adapt.data.registry`).
         root: the dataset root (synthetic: the world folder).
-        split: None = the dataset's evaluation split (module table).
+        split: None = the dataset's evaluation split (its registry entry).
         protocol: None = the dataset's protocol; otherwise any ``evaluate_protocol`` name.
         image_size: network input size; None keeps the stored size (synthetic only).
         mano_path: MANO model for GT meshes of real datasets (FreiHAND, HO-3D).
         dataset_options: extra loader keyword arguments (e.g. ``{"camera": "BB"}`` for STB).
     """
-    key = str(dataset).lower().replace("-", "_").replace("+", "_")
-    key = {"do": "dexter_object", "ed": "egodexter"}.get(key, key)
-    if key not in known_datasets():
-        raise ConfigError(f"unknown dataset {dataset!r}; known datasets: {', '.join(known_datasets())}")
+    entry = dataset_entry(dataset)
     root_p = Path(root).expanduser()
     if not root_p.is_dir():
-        raise DataFileError(root_p, f"{key} root folder not found", "pass --root the folder that holds the dataset")
+        raise DataFileError(root_p, f"{entry.name} root folder not found", "pass --root the folder that holds the dataset")
     root_p = root_p.resolve()
     try:
-        proto = get_protocol(protocol or DEFAULT_PROTOCOLS[key]).name
+        proto = get_protocol(protocol or entry.protocol).name
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if key == SYNTHETIC:
+    if entry.name == SYNTHETIC:  # GT meshes come from the world's own hand model, not from a MANO file
         if dataset_options:
             raise ConfigError(f"dataset options {sorted(dataset_options)} are not used by the synthetic world")
-        return _synthetic_data(root_p, split or DEFAULT_SPLITS[SYNTHETIC], image_size, proto)
-    return _real_data(key, root_p, split, proto, int(image_size or DEFAULT_IMAGE_SIZE), mano_path,
+        return _synthetic_data(root_p, split or entry.eval_split, image_size, proto)
+    return _real_data(entry, root_p, split, proto, int(image_size or DEFAULT_IMAGE_SIZE), mano_path,
                       dataset_options or {})
 
 
@@ -596,7 +549,7 @@ def default_out_dir(dataset: str, spec: ModelSpec, base: str | Path = "outputs/e
     The checkpoint's digest is in the name because runs name their checkpoints alike (``last.ckpt``):
     evaluating another run's checkpoint gets its own folder instead of replacing the earlier result.
     """
-    from hoi_adapt.lit.load import checkpoint_sha256
+    from hoi_adapt.checkpoints.load import checkpoint_sha256
 
     digest = checkpoint_sha256(spec.ckpt)[:8] if Path(spec.ckpt).is_file() else "missing"
     return Path(base) / f"{dataset}_{Path(spec.ckpt).stem}_{digest}{'_adapt' if spec.adapt else ''}"
@@ -611,8 +564,8 @@ def checkpoint_info(ckpt: str | Path) -> tuple[str, int | None]:
     The size is looked up where ``hoi-adapt predict`` looks: hoi_adapt metadata ``input_size``/``image_size``,
     then the datamodule's / module's ``image_size`` hyper-parameter.
     """
-    from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY
-    from hoi_adapt.lit.load import checkpoint_input_size, read_checkpoint
+    from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
+    from hoi_adapt.checkpoints.load import checkpoint_input_size, read_checkpoint
 
     c = read_checkpoint(ckpt)
     return str((c.get(CHECKPOINT_KEY) or {}).get("kind", "unknown")), checkpoint_input_size(c)
@@ -672,8 +625,8 @@ def evaluate_checkpoints(
     different evaluation (other checkpoints, data or selection) is refused before any prediction unless
     ``overwrite``; the same evaluation is refreshed in place.
     """
-    from hoi_adapt.inference import load_predictor
-    from hoi_adapt.lit.load import checkpoint_sha256
+    from hoi_adapt.checkpoints.predictor import load_predictor
+    from hoi_adapt.checkpoints.load import checkpoint_sha256
     from hoi_adapt.utils.errors import CheckpointError
 
     if not models:
@@ -750,9 +703,9 @@ def oracle_prediction(batch: Mapping[str, Any], root_is_palm: bool = False) -> d
 
 
 __all__ = [
-    "Collected", "DEFAULT_PROTOCOLS", "DEFAULT_SPLITS", "EvalData", "ModelSpec", "ROOT_ONLY_NOTE", "build_eval_data",
+    "Collected", "EvalData", "ModelSpec", "ROOT_ONLY_NOTE", "build_eval_data",
     "collect", "default_out_dir", "evaluate_checkpoint", "evaluate_checkpoints", "evaluate_predict_fn",
-    "checkpoint_info", "is_root_only", "known_datasets", "oracle_prediction", "score", "select_indices",
+    "checkpoint_info", "is_root_only", "oracle_prediction", "score", "select_indices",
     "unique_labels",
     "write_evaluation",
 ]

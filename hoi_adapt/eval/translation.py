@@ -20,9 +20,9 @@ def translation_quality(ckpt: str | Path, world: str | Path, split: str = "targe
     from tqdm.auto import tqdm
 
     from hoi_adapt.eval.runner import select_indices
-    from hoi_adapt.lit.load import checkpoint_input_size, load_pipeline, read_checkpoint
+    from hoi_adapt.checkpoints.load import checkpoint_input_size, load_pipeline, read_checkpoint
     from hoi_adapt.losses.image_quality import l1, psnr, ssim
-    from hoi_adapt.synth.dataset import SyntheticHandDataset
+    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     size = image_size or checkpoint_input_size(read_checkpoint(ckpt)) or 128
     pipeline = load_pipeline(ckpt)

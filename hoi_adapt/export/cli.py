@@ -8,7 +8,7 @@ Examples::
     hoi-adapt export --verify outputs/export          # recompute every checksum of the manifest
 
 Rerunning the same command resumes an interrupted export; a different export already in ``--out`` is refused
-(naming the folder and each differing setting) unless ``--overwrite``. Layout: :mod:`hoi_adapt.export.format`.
+(naming the folder and each differing setting) unless ``--overwrite``. Layout: :mod:`hoi_adapt.data.formats.adapted`.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.verify:
-            from hoi_adapt.export.format import verify_export
+            from hoi_adapt.data.formats.adapted import verify_export
 
             report = verify_export(args.verify)
             print(json.dumps(report, indent=1))

@@ -1,4 +1,4 @@
-"""The FreiHAND-style JSON variant of an export (layout and conventions: :mod:`hoi_adapt.export.format`).
+"""The FreiHAND-style JSON variant of an export (layout and conventions: :mod:`hoi_adapt.data.formats.adapted`).
 
 Tools written for FreiHAND (datasets.md §9) read ``training_{K,xyz,mano,scale}.json`` lists indexed by the
 sample id plus ``training/rgb/%08d.jpg``; the export writes the JPEGs per batch and these lists at the end.
@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from hoi_adapt.export import format as fmt
+from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.utils.errors import ConfigError
 
 ROOT_JOINT = 9

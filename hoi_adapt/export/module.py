@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from hoi_adapt.eval.estimator_quality import mask_iou
-from hoi_adapt.export.format import AGREEMENT_TAU, MASK_THRESHOLD
+from hoi_adapt.data.formats.adapted import AGREEMENT_TAU, MASK_THRESHOLD
 
 SILHOUETTE_TILE = 16
 """Screen tile of the CPU silhouette pass (:func:`hoi_adapt.render.tiled.rasterize_tiled`; CUDA bins itself)."""
@@ -62,7 +62,7 @@ def skeleton_agreement(first2d: torch.Tensor, final2d: torch.Tensor, image_side:
 
 
 def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
-    """(B,3,H,W) float in [0,1] -> (B,H,W,3) uint8, rounding like :func:`hoi_adapt.callbacks.visuals.to_uint8`."""
+    """(B,3,H,W) float in [0,1] -> (B,H,W,3) uint8, rounding like :func:`hoi_adapt.viz.drawing.to_uint8`."""
     return (images.detach().float().clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
 
 
@@ -71,7 +71,7 @@ class ExportModule(pl.LightningModule):
     """Predict-only wrapper: Predictor outputs + rendered hand mask + confidence, as CPU numpy per batch.
 
     Args:
-        predictor: :class:`hoi_adapt.inference.Predictor` (adapted pipeline or estimator alone).
+        predictor: :class:`hoi_adapt.checkpoints.predictor.Predictor` (adapted pipeline or estimator alone).
         keep_vertices: return the final mesh vertices too (for ``.obj`` files).
     """
 

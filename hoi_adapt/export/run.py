@@ -1,6 +1,6 @@
 """``export_dataset``: a trained pipeline over a whole dataset -> an adapted, pseudo-labelled copy on disk.
 
-Steps (format: :mod:`hoi_adapt.export.format`):
+Steps (format: :mod:`hoi_adapt.data.formats.adapted`):
 
 1. resolve the checkpoint (kind, sha256, input size) and the source stream (any loader name, or
    ``synthetic`` with the world folder as root; no augmentation);
@@ -29,12 +29,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hoi_adapt.export import format as fmt
+from hoi_adapt.data.formats import adapted as fmt
+from hoi_adapt.data.formats import world as synth_fmt
+from hoi_adapt.data.registry import SYNTHETIC, dataset_entry
+from hoi_adapt.data.streams import StreamSpec, build_stream_dataset
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
+from hoi_adapt.utils.io import jsonable
 from hoi_adapt.utils.results import check_same_result
 
 DEFAULT_IMAGE_SIZE = 128
-DEFAULT_SYNTHETIC_SPLIT = "target_hoi"
 SHEET_ROWS = 8
 _NOISY_WARNINGS = ("Couldn't infer the batch indices", "does not have many workers", "isinstance(treespec, LeafSpec)")
 
@@ -52,45 +55,24 @@ class Source:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def default_split(name: str) -> str:
-    """``target_hoi`` for the synthetic world, else ``train`` where the loader has one, else its only split."""
-    if name == "synthetic":
-        return DEFAULT_SYNTHETIC_SPLIT
-    from hoi_adapt.data.datasets import dataset_class
-
-    splits = dataset_class(name).SPLITS
-    if "train" in splits:
-        return "train"
-    canonical = sorted(set(splits.values()))
-    if len(canonical) == 1:
-        return canonical[0]
-    raise ConfigError(f"dataset {name!r} has several splits ({', '.join(sorted(splits))}); pass split= / --split")
-
-
 def build_source(dataset: str, root: str | Path, split: str | None, image_size: int,
                  options: Mapping[str, Any] | None = None) -> Source:
-    """The un-augmented stream a :class:`~hoi_adapt.data.datamodule.StreamSpec` builds for ``dataset``.
+    """The un-augmented stream a :class:`~hoi_adapt.data.streams.StreamSpec` builds for ``dataset``.
 
     Synthetic worlds export the hand-object image of the split (its hand-only image for splits without
     objects), with labels kept (they are stored as ``source_joints3d`` for checking the pseudo-labels).
     """
-    from hoi_adapt.data.datamodule import StreamSpec, build_stream_dataset
-    from hoi_adapt.data.datasets import DATASETS
-
-    name = str(dataset).lower()
-    if name != "synthetic" and name not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; known datasets: synthetic, {', '.join(DATASETS)}")
+    entry = dataset_entry(dataset)
+    name = entry.name
     root_p = Path(root).expanduser()
     if not root_p.is_dir():
         raise DataFileError(root_p, f"{name} root folder not found", "pass --root the folder that holds the dataset")
     root_p = root_p.resolve()
-    split = split or default_split(name)
+    split = split or entry.train_split
     options = dict(options or {})
-    if name == "synthetic":
+    if name == SYNTHETIC:
         if options:
             raise ConfigError(f"dataset options {sorted(options)} are not used by the synthetic world")
-        from hoi_adapt.synth import format as synth_fmt
-
         has_object = synth_fmt.load_annotations(root_p, split)["has_object"]
         image = "hoi" if bool(np.all(has_object)) else "hand"
         spec = StreamSpec(dataset="synthetic", split=split, root=str(root_p), image=image, labels=True, augment=False)
@@ -143,10 +125,6 @@ def _launch_rank() -> int:
     return (int(local) if local.isdigit() else 0) + (int(node) if node.isdigit() else 0)
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
 def _is_multi(devices: Any, num_nodes: int) -> bool:
     if num_nodes > 1:
         return True
@@ -158,13 +136,6 @@ def _is_multi(devices: Any, num_nodes: int) -> bool:
 
 
 # ----------------------------------------------------------------------------------------- manifest
-def _hand_model_info(hand_model: Any) -> dict[str, Any]:
-    return {"type": "stand-in" if getattr(hand_model, "is_standin", False) else "MANO",
-            "file": str(getattr(hand_model, "source_path", "")), "tip_preset": str(getattr(hand_model, "tip_preset", "")),
-            "side": "right", "joint_order": "openpose",
-            "pose": "absolute axis-angle (flat_hand_mean=True); FreiHAND variant: relative to hands_mean"}
-
-
 def _base_manifest(*, ckpt: Path, sha: str, kind: str, source: Source, count: int, limit: int | None,
                    config: dict[str, Any], hand_model: dict[str, Any]) -> dict[str, Any]:
     from hoi_adapt import __version__
@@ -174,14 +145,14 @@ def _base_manifest(*, ckpt: Path, sha: str, kind: str, source: Source, count: in
         "hoi_adapt_version": __version__,
         "checkpoint": {"path": str(ckpt), "sha256": sha, "kind": kind},
         "source": {"dataset": source.name, "root": str(source.root), "split": source.split, "image": source.image,
-                   "size": len(source.dataset), "limit": limit, "options": _jsonable(source.options)},  # type: ignore[arg-type]
-        "config": _jsonable(config),
+                   "size": len(source.dataset), "limit": limit, "options": jsonable(source.options)},  # type: ignore[arg-type]
+        "config": jsonable(config),
         "hand_model": hand_model,
         "definitions": {
             "key": "position of the sample in the source stream, zero-padded to 8 digits (file stem)",
             "image": "adapted hand-only image G(x, R(E(x)))" if config["adapt"] else "the input crop itself (no translation)",
             "mask": fmt.MASK_DEFINITION, "confidence": fmt.CONFIDENCE_DEFINITION,
-            "layout": "see hoi_adapt/export/format.py",
+            "layout": "see hoi_adapt/data/formats/adapted.py",
         },
     }
 
@@ -195,7 +166,7 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 
 def _sheet_rows(out: Path, source: Source, ann: Mapping[str, np.ndarray], rows: int, adapt: bool) -> list[Any]:
-    from hoi_adapt.callbacks.visuals import to_uint8
+    from hoi_adapt.viz.drawing import to_uint8
     from hoi_adapt.data.image_io import read_image, read_mask
     from hoi_adapt.export.sheet import SheetRow
 
@@ -254,11 +225,11 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
     Args:
         ckpt: adaptation checkpoint (``adapt=True``: translated hand-only images) or, with ``adapt=False``,
             any checkpoint with an estimator (the input crops are exported with the estimator's pseudo-labels).
-        dataset: a loader name (``hoi_adapt.data.datasets.DATASETS``, ``adapted`` included) or ``synthetic``.
+        dataset: a name or alias of the dataset registry (:mod:`hoi_adapt.data.registry`), ``adapted`` included.
         root: the dataset folder (synthetic: the world folder).
         out: export folder (new, empty, or an unfinished/finished export with the same settings; a different
             export there is refused unless ``overwrite``).
-        split: None = ``target_hoi`` for synthetic, ``train`` (or the only split) otherwise.
+        split: None = the dataset's training split in the registry (``target_hoi`` for the synthetic world).
         adapt: run the adapted pipeline (E -> R -> G -> E).
         batch_size: samples per batch (and per shard).
         limit: export only the first ``limit`` samples.
@@ -287,9 +258,9 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
         raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
     if image_size is not None and int(image_size) < 32:
         raise ConfigError(f"image_size must be >= 32 pixels, got {image_size}")
-    from hoi_adapt.inference import load_predictor
-    from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY
-    from hoi_adapt.lit.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
+    from hoi_adapt.checkpoints.predictor import load_predictor
+    from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
+    from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
 
     ckpt = Path(ckpt).expanduser()
     out = Path(out).expanduser().resolve()
@@ -314,7 +285,8 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
               "mano_path": mano_path, "batch_size": batch_size, "devices": devices, "num_nodes": num_nodes,
               "accelerator": accelerator, "strategy": strategy, "num_workers": num_workers, "sheet_rows": sheet_rows}
     base = _base_manifest(ckpt=ckpt, sha=checkpoint_sha256(ckpt), kind=kind, source=source, count=count, limit=limit,
-                          config=config, hand_model=_hand_model_info(hand_model))
+                          config=config, hand_model={**hand_model.describe(), "side": "right", "joint_order": "openpose",
+                                                      "pose": "absolute axis-angle (flat_hand_mean=True); FreiHAND variant: relative to hands_mean"})
     if check_same_result(out, existing, base, fmt.IDENTITY_FIELDS, what="export", overwrite=overwrite):
         if first_process:  # replacing a different export: none of its files may survive into the new one
             fmt.remove_export(out)
@@ -382,4 +354,4 @@ def _predict(predictor: Any, source: Source, groups: list[list[int]], out: Path,
     return trainer
 
 
-__all__ = ["export_dataset", "build_source", "default_split", "finalize_export", "check_out_location", "existing_export"]
+__all__ = ["export_dataset", "build_source", "finalize_export", "check_out_location", "existing_export"]

@@ -13,7 +13,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from hoi_adapt.callbacks.visuals import draw_skeleton, to_uint8
+from hoi_adapt.viz.drawing import draw_skeleton, to_uint8
 
 COLUMNS: tuple[str, ...] = ("source", "exported", "mask", "skeleton")
 HEADER = 18
@@ -80,8 +80,8 @@ def make_sheet(rows: Sequence[SheetRow], cell: int | None = None) -> np.ndarray:
 
 def write_sheet(path: str | Path, rows: Sequence[SheetRow], cell: int | None = None) -> str:
     """Write the sheet PNG atomically; returns its sha256."""
-    from hoi_adapt.export.format import sha256_bytes
-    from hoi_adapt.export.writer import encode_png
+    from hoi_adapt.data.formats.adapted import sha256_bytes
+    from hoi_adapt.data.image_io import encode_png
     from hoi_adapt.utils.io import write_bytes_atomic
 
     data = encode_png(make_sheet(rows, cell))

@@ -18,36 +18,11 @@ from typing import Any, Sequence
 import numpy as np
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from hoi_adapt.export import format as fmt
+from hoi_adapt.data.formats import adapted as fmt
+from hoi_adapt.data.image_io import encode_jpeg, encode_png
 from hoi_adapt.utils.errors import ConfigError
 
 FAULT_ENV = "HOI_ADAPT_EXPORT_FAULT"
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an (H,W,3) RGB or (H,W) grey uint8 image."""
-    import cv2
-
-    arr = np.ascontiguousarray(image[:, :, ::-1] if image.ndim == 3 else image)
-    ok, buf = cv2.imencode(".png", arr)
-    if not ok:  # pragma: no cover - encoding a uint8 array does not fail
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
-
-
-def encode_jpeg(image: np.ndarray, quality: int = fmt.JPEG_QUALITY) -> bytes:
-    import cv2
-
-    arr = np.ascontiguousarray(image[:, :, ::-1] if image.ndim == 3 else image)
-    ok, buf = cv2.imencode(".jpg", arr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:  # pragma: no cover
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-MESH_COMMENTS: tuple[str, ...] = (
-    "OpenCV camera frame of the exported image (x right, y down, z forward), metres; faces wound outward",
-)
 
 
 def parse_fault(value: str | None) -> tuple[int, str] | None:
@@ -95,8 +70,8 @@ def write_batch(out: Path, pred: dict[str, Any], faces: np.ndarray | None = None
             paths.append(rel)
             digests.append(fmt.sha256_file(out / rel))
         if freihand:
-            put(fmt.freihand_rgb_relpath(key), encode_jpeg(image))
-            put(fmt.freihand_mask_relpath(key), encode_jpeg(mask))
+            put(fmt.freihand_rgb_relpath(key), encode_jpeg(image, fmt.JPEG_QUALITY))
+            put(fmt.freihand_mask_relpath(key), encode_jpeg(mask, fmt.JPEG_QUALITY))
     if fault_stage == "files":
         _die()
 
@@ -148,4 +123,4 @@ class ExportWriter(BasePredictionWriter):
             _die()
 
 
-__all__ = ["ExportWriter", "write_batch", "encode_png", "encode_jpeg", "FAULT_ENV", "parse_fault"]
+__all__ = ["ExportWriter", "write_batch", "FAULT_ENV", "parse_fault"]

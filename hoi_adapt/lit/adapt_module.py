@@ -29,7 +29,8 @@ import torch
 from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
-from hoi_adapt.lit import checkpointing
+from hoi_adapt.checkpoints import format as ckpt_format
+from hoi_adapt.lit import hparams
 from hoi_adapt.lit.batching import concat_batches, stream_batches
 from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
 from hoi_adapt.lit.joint_metrics import JointAccumulator
@@ -107,7 +108,7 @@ class AdaptModule(pl.LightningModule):
         self.discriminator = discriminator
         self.guidance = guidance
         self.schedule = schedule or AdaptSchedule()
-        checkpointing.record_dataclass_hparams(self, schedule=self.schedule, estimator_loss_weights=estimator_loss_weights)
+        hparams.record_dataclass_hparams(self, schedule=self.schedule, estimator_loss_weights=estimator_loss_weights)
         self.translation_loss = translation_loss or TranslationLoss()
         self.gan_loss: GANLoss = self.translation_loss.gan  # D must use G's objective
         renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size))
@@ -131,7 +132,7 @@ class AdaptModule(pl.LightningModule):
             raise ConfigError(f"generator takes {first_conv.in_channels} input channels but the configuration gives it "
                               f"{expected} (image{' + 5 mesh-guidance channels' if guidance is not None else ' only'})")
         if estimator_ckpt:
-            from hoi_adapt.lit.load import init_weights_from
+            from hoi_adapt.checkpoints.load import init_weights_from
 
             init_weights_from(self.estimator, estimator_ckpt)
 
@@ -368,7 +369,7 @@ class AdaptModule(pl.LightningModule):
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any], max_images: int = 6) -> torch.Tensor:
         """Per sample: input, rendering of the first mesh, translation, true hand-only twin, final mesh overlay."""
-        from hoi_adapt.callbacks.visuals import adapt_panels
+        from hoi_adapt.viz.drawing import adapt_panels
 
         n = min(max_images, batch["image"].shape[0])
         sub = {k: (v[:n] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
@@ -376,11 +377,11 @@ class AdaptModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["state_dict"] = checkpointing.strip_hand_model(checkpoint["state_dict"])
-        checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe(
+        checkpoint["state_dict"] = ckpt_format.strip_hand_model(checkpoint["state_dict"])
+        checkpoint[ckpt_format.CHECKPOINT_KEY] = ckpt_format.describe(
             "adapt", {"estimator": self.estimator, "generator": self.generator, "discriminator": self.discriminator,
                       **({"guidance": self.guidance} if self.guidance is not None else {})},
-            input_size=checkpointing.trained_input_size(self),
+            input_size=hparams.trained_input_size(self),
         )
         phase = self.phase()
         checkpoint[SCHEDULE_KEY] = {
@@ -390,7 +391,7 @@ class AdaptModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpointing.restore_hand_model(checkpoint["state_dict"], self)
+        ckpt_format.restore_hand_model(checkpoint["state_dict"], self)
         state = checkpoint.get(SCHEDULE_KEY)
         if state:
             self.schedule_step = int(state["schedule_step"])

@@ -34,7 +34,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 from hoi_adapt.callbacks.run_folder import RUN_KEY, claim_run_folder, new_run_id, next_version_folder, run_dir, run_folder_of
-from hoi_adapt.data.datamodule import HOIDataModule
+from hoi_adapt.lit.datamodule import HOIDataModule
 from hoi_adapt.utils.errors import CheckpointError, HoiAdaptError
 
 # LightningModule class -> the hoi_adapt checkpoint kind it resumes from
@@ -214,7 +214,7 @@ def check_resume_checkpoint(path: str | None, model: object, resume: bool = True
     """
     if not path:
         return None
-    from hoi_adapt.lit.load import read_checkpoint
+    from hoi_adapt.checkpoints.load import read_checkpoint
 
     ckpt = read_checkpoint(path)
     kind = ckpt["hoi_adapt"].get("kind")

@@ -13,7 +13,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
-from hoi_adapt.lit import checkpointing
+from hoi_adapt.checkpoints import format as ckpt_format
+from hoi_adapt.lit import hparams
 from hoi_adapt.lit.batching import concat_batches, stream_batches
 from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
 from hoi_adapt.lit.joint_metrics import JointAccumulator
@@ -77,7 +78,7 @@ class EstimatorModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler", "loss_weights"])
-        checkpointing.record_dataclass_hparams(self, loss_weights=loss_weights)
+        hparams.record_dataclass_hparams(self, loss_weights=loss_weights)
         self.estimator = estimator
         renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size), sigma=silhouette_sigma)
         self.loss_fn = EstimatorLoss(loss_weights, renderer=renderer, silhouette_size=silhouette_size)
@@ -89,7 +90,7 @@ class EstimatorModule(pl.LightningModule):
         self.val_metrics: list[JointAccumulator] = []
         self.guard = NonFiniteGuard(max_nonfinite)
         if init_ckpt:
-            from hoi_adapt.lit.load import init_weights_from
+            from hoi_adapt.checkpoints.load import init_weights_from
 
             init_weights_from(self.estimator, init_ckpt)
 
@@ -170,7 +171,7 @@ class EstimatorModule(pl.LightningModule):
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any], max_images: int = 8) -> torch.Tensor:
         """(N*cols, 3, H, W) panels in [0,1]: input, mesh overlay, predicted/GT 2D joints."""
-        from hoi_adapt.callbacks.visuals import estimator_panels
+        from hoi_adapt.viz.drawing import estimator_panels
 
         n = min(max_images, batch["image"].shape[0])
         sub = {k: (v[:n] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
@@ -193,14 +194,14 @@ class EstimatorModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["state_dict"] = checkpointing.strip_hand_model(checkpoint["state_dict"])
-        checkpoint[checkpointing.CHECKPOINT_KEY] = checkpointing.describe("estimator", {"estimator": self.estimator}, input_size=checkpointing.trained_input_size(self))
+        checkpoint["state_dict"] = ckpt_format.strip_hand_model(checkpoint["state_dict"])
+        checkpoint[ckpt_format.CHECKPOINT_KEY] = ckpt_format.describe("estimator", {"estimator": self.estimator}, input_size=hparams.trained_input_size(self))
         # Exact resumption: the regressor's dropout draws from torch's global RNG (the data order is restored
         # by the data module's resumable loaders), and the guard's count of consecutive non-finite losses.
         checkpoint[TRAIN_STATE_KEY] = {"guard": self.guard.state_dict(), "torch_rng": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpointing.restore_hand_model(checkpoint["state_dict"], self)
+        ckpt_format.restore_hand_model(checkpoint["state_dict"], self)
         state = checkpoint.get(TRAIN_STATE_KEY)
         if state:
             self.guard.load_state_dict(state["guard"])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from pytorch3d.renderer import PerspectiveCameras
 
@@ -78,16 +79,21 @@ def cameras_from_K(K: torch.Tensor, image_size: Sequence[int]) -> PerspectiveCam
     )
 
 
-def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+def project(points: torch.Tensor | np.ndarray, K: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
     """OpenCV pinhole projection ``uv = (K @ xyz)[:2] / z``.
 
     Args:
-        points: (B, N, 3) camera-frame points (z > 0).
-        K: (B, 3, 3) intrinsics.
+        points: (B, N, 3) camera-frame points (z > 0); numpy: (..., 3) with one K, in float64.
+        K: (B, 3, 3) intrinsics; numpy: (3, 3).
 
     Returns:
-        (B, N, 2) pixel coordinates; the centre of pixel column i is u = i.
+        (B, N, 2) pixel coordinates (numpy: (..., 2)); the centre of pixel column i is u = i. Points at
+        z = 0 give inf/NaN (numpy) rather than an error: callers mask invalid points themselves.
     """
+    if isinstance(points, np.ndarray) or isinstance(K, np.ndarray):
+        uvw = np.asarray(points, dtype=np.float64) @ np.asarray(K, dtype=np.float64).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return uvw[..., :2] / uvw[..., 2:3]
     _check_K(K)
     proj = torch.einsum("bij,bnj->bni", K.to(points.dtype), points)
     return proj[..., :2] / proj[..., 2:3]
@@ -122,7 +128,5 @@ def resize_intrinsics(K: torch.Tensor, src_size: Sequence[int], dst_size: Sequen
     if isinstance(K, torch.Tensor):
         S = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=K.dtype, device=K.device)
     else:
-        import numpy as np
-
         S = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
     return S @ K

@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.utils.errors import DataFileError
 from hoi_adapt.utils.io import atomic_path
 
@@ -61,7 +61,7 @@ def _upscale(img: np.ndarray, nearest: bool = False) -> np.ndarray:
 
 
 def _keypoint_panel(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    from hoi_adapt.callbacks.visuals import draw_skeleton
+    from hoi_adapt.viz.drawing import draw_skeleton
 
     s = CELL / img.shape[1]
     big = (_upscale(img).astype(np.float32) * 0.75 + 255 * 0.25).astype(np.uint8)  # lighten: bones stand out

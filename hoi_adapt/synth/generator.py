@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.synth.backgrounds import BackgroundFolder, procedural_background
 from hoi_adapt.synth.config import SplitSpec, WorldConfig
 from hoi_adapt.synth.grasp import place_object

@@ -1,7 +1,7 @@
 """Exported adapted datasets (``hoi-adapt export``) read back as schema samples: a training stream.
 
 ``build_dataset("adapted", "<export folder>", "all")`` or ``StreamSpec(dataset="adapted", root=...,
-split="all")``. The layout is :mod:`hoi_adapt.export.format`; only finished exports are read.
+split="all")``. The layout is :mod:`hoi_adapt.data.formats.adapted`; only finished exports are read.
 
 Every label is a **pseudo-label** (predicted, not annotated): ``dataset`` is ``"adapted"``, the class
 attribute ``PSEUDO_LABELS`` is True, ``sequence`` is ``"<source dataset>/<source sequence>"`` and
@@ -46,7 +46,7 @@ class AdaptedDataset(HandDataset):
     PSEUDO_LABELS: ClassVar[bool] = True
 
     def __init__(self, root: str | Path, split: str = "all", *, min_confidence: float = 0.0, **kwargs: Any) -> None:
-        from hoi_adapt.export.format import read_export
+        from hoi_adapt.data.formats.adapted import read_export
 
         root_p = Path(root).expanduser()
         if not root_p.is_dir():

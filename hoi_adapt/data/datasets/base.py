@@ -38,6 +38,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hoi_adapt.data import crop as C
+from hoi_adapt.render.cameras import project
 from hoi_adapt.data.image_io import is_image_file, read_image
 from hoi_adapt.data.schema import NUM_JOINTS, empty_sample, validate_sample
 from hoi_adapt.hand import joint_maps
@@ -173,14 +174,6 @@ OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 """Rotation taking OpenGL camera coordinates (y up, z backward) to OpenCV (y down, z forward)."""
 
 
-def project(K: np.ndarray, xyz: np.ndarray) -> np.ndarray:
-    """Pinhole projection ``(K @ X) / z`` of ``(N,3)`` points (z must be positive for a meaningful result)."""
-    xyz = np.asarray(xyz, dtype=np.float64)
-    uvw = xyz @ np.asarray(K, dtype=np.float64).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return uvw[:, :2] / uvw[:, 2:3]
-
-
 def to_openpose(arr: np.ndarray, order: str) -> np.ndarray:
     """Reorder ``(J, D)`` joints to the 21 OpenPose joints; joints a source lacks become NaN."""
     arr = np.asarray(arr, dtype=np.float64)
@@ -233,6 +226,16 @@ def save_index_cache(path: Path, columns: dict[str, np.ndarray], signature: str)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, __signature__=np.array(signature), **columns)
+
+
+@dataclass
+class EvaluationSetup:
+    """How a dataset is read for scoring under a protocol, its quirks resolved by its loader."""
+
+    split: str
+    options: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    root_is_palm: bool = False  # joint 0 of the samples is the palm centre (scored by the palm-rooted protocol only)
 
 
 # ------------------------------------------------------------------------------------ the base class
@@ -323,6 +326,20 @@ class HandDataset(Dataset):
     def adjust_joints3d(self, joints3d: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hook after conversion (metres, OpenCV, OpenPose), before projection; default identity."""
         return joints3d, valid
+
+    @classmethod
+    def evaluation_setup(cls, root: Path, split: str, split_given: bool, protocol: str, hand_model: Any | None,
+                         options: dict[str, Any]) -> EvaluationSetup:
+        """Split and loader options for scoring under ``protocol``; datasets with quirks override this.
+
+        ``split_given`` is False when ``split`` is the registry's default (a loader may then fall back to
+        another split it can score); ``hand_model`` is a real MANO model or None.
+        """
+        return EvaluationSetup(split, dict(options))
+
+    def evaluation_settings(self) -> dict[str, Any]:
+        """Loader settings recorded beside an evaluation's scores, beyond the crop settings every loader has."""
+        return {}
 
     @classmethod
     def expected_layout(cls, split: str | None = None) -> list[LayoutEntry]:
@@ -442,7 +459,7 @@ class HandDataset(Dataset):
             uv = np.full((NUM_JOINTS, 2), np.nan)
             ok = valid3d & (np.nan_to_num(joints3d[:, 2]) > 1e-9)
             if ok.any():
-                uv[ok] = project(rec.K, joints3d[ok])
+                uv[ok] = project(joints3d[ok], rec.K)
         valid = np.isfinite(uv).all(axis=1)
         uv[~valid] = np.nan
         return uv, valid

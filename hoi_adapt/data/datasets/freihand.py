@@ -25,12 +25,14 @@ FreiHAND frames show grasped objects, but this is not annotated.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
-from hoi_adapt.data.datasets.base import HandDataset, LayoutEntry, RawRecord, as_float_array, load_json
+from hoi_adapt.data.datasets.base import EvaluationSetup, HandDataset, LayoutEntry, RawRecord, as_float_array, load_json
 from hoi_adapt.data.image_io import read_mask
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
@@ -38,6 +40,13 @@ VERSIONS: tuple[str, ...] = ("gs", "hom", "sample", "auto")
 PREFIX = {"train": "training", "test": "evaluation"}
 PUBLISHED_UNIQUE = {"training": 32560, "evaluation": 3960}
 MANO_DIM = 61
+
+
+def _rest_root_joint(hand_model: Any, betas: np.ndarray) -> np.ndarray:
+    """MANO's root joint (metres) of the rest pose with shape ``betas``: the pivot of FreiHAND's ``mano_transl``."""
+    with torch.no_grad():
+        b = torch.as_tensor(np.asarray(betas, np.float64).reshape(1, -1), dtype=torch.float32)
+        return hand_model(torch.zeros(1, 3), torch.zeros(1, 45), b).joints16[0, 0].double().numpy()
 
 
 class FreiHAND(HandDataset):
@@ -54,6 +63,24 @@ class FreiHAND(HandDataset):
     name = "freihand"
     SPLITS = {"train": "train", "training": "train", "test": "test", "evaluation": "test"}
     INDEX_VERSION = 1
+
+    @classmethod
+    def evaluation_setup(cls, root: Path, split: str, split_given: bool, protocol: str, hand_model: Any | None,
+                         options: dict[str, Any]) -> EvaluationSetup:
+        """Falls back to the training split's green-screen images when the evaluation labels are absent, and
+        takes MANO's ``hands_mean`` and rest root joint from ``hand_model`` so the MANO labels become absolute."""
+        opts = dict(options)
+        notes: list[str] = []
+        if not split_given and not (Path(root) / "evaluation_xyz.json").is_file():
+            split = "training"
+            opts.setdefault("versions", ("gs",))
+            notes.append("FreiHAND evaluation ground truth (evaluation_xyz.json) not found: evaluated on the "
+                         "TRAINING split (green-screen 'gs' images only) instead — not comparable to published "
+                         "evaluation-set numbers")
+        if hand_model is not None:
+            opts.setdefault("hands_mean", hand_model.hands_mean.detach().cpu().numpy())
+            opts.setdefault("mano_root_joint", partial(_rest_root_joint, hand_model))
+        return EvaluationSetup(split, opts, notes)
 
     def __init__(self, root: str | Path, split: str = "train", *, versions: Sequence[str] | None = None,
                  hands_mean: np.ndarray | None = None, mano_root_joint: Callable[[np.ndarray], np.ndarray] | None = None,

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from hoi_adapt.data.datasets.base import HandDataset, LayoutEntry, RawRecord, _str_column, as_float_array, rigid
+from hoi_adapt.data.datasets.base import EvaluationSetup, HandDataset, LayoutEntry, RawRecord, _str_column, as_float_array, rigid
 from hoi_adapt.hand.joint_maps import OPENPOSE_NAMES
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
@@ -114,6 +114,20 @@ class STB(HandDataset):
     name = "stb"
     SPLITS = {k: k for k in SPLIT_SEQUENCES} | {"trainval": "train", "evaluation": "test"}
     INDEX_VERSION = 1
+
+    @classmethod
+    def evaluation_setup(cls, root: Path, split: str, split_given: bool, protocol: str, hand_model: Any | None,
+                         options: dict[str, Any]) -> EvaluationSetup:
+        """The palm-rooted STB protocol scores the annotated palm centre as joint 0; others score the wrist."""
+        opts = dict(options)
+        opts.setdefault("root_joint", "palm" if protocol == "stb" else "wrist")
+        root_is_palm = opts["root_joint"] == "palm"
+        if root_is_palm and protocol != "stb":
+            raise ConfigError(f"STB with root_joint='palm' can only be scored by the 'stb' protocol, not {protocol!r}")
+        return EvaluationSetup(split, opts, root_is_palm=root_is_palm)
+
+    def evaluation_settings(self) -> dict[str, Any]:
+        return {"root_joint": self.root_joint, "camera": self.camera, "sequences": list(self.sequences)}
 
     def __init__(self, root: str | Path, split: str = "test", *, camera: str = "SK", root_joint: str = "wrist",
                  sequences: Sequence[str] | None = None, **kwargs: Any) -> None:

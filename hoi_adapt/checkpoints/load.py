@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hoi_adapt.lit.checkpointing import CHECKPOINT_KEY, HAND_MODEL_KEY
+from hoi_adapt.checkpoints.format import CHECKPOINT_KEY, HAND_MODEL_KEY
 from hoi_adapt.models.config import build_network
 from hoi_adapt.utils.errors import CheckpointError
 

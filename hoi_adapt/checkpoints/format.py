@@ -37,7 +37,7 @@ def describe(kind: str, networks: dict[str, nn.Module], **extra: Any) -> dict[st
 def write_network_checkpoint(path: str | Path, kind: str, networks: dict[str, nn.Module], **extra: Any) -> Path:
     """A minimal hoi_adapt checkpoint (no trainer state) for the given networks, written atomically.
 
-    Loadable by :mod:`hoi_adapt.lit.load` exactly like a Lightning checkpoint of the same kind; used for
+    Loadable by :mod:`hoi_adapt.checkpoints.load` exactly like a Lightning checkpoint of the same kind; used for
     tests, converted models and shipping trained weights without optimiser state.
     """
     import torch
@@ -53,19 +53,3 @@ def write_network_checkpoint(path: str | Path, kind: str, networks: dict[str, nn
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return Path(path)
-
-
-def record_dataclass_hparams(module: Any, **values: Any) -> None:
-    """Store dataclass arguments in ``module.hparams`` as plain dicts, so checkpoints stay weights-only loadable."""
-    import dataclasses
-
-    for name, value in values.items():
-        module.hparams[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-
-
-def trained_input_size(module: Any) -> int | None:
-    """The network input size of the data the module is trained on (recorded so inference resizes alike)."""
-    trainer = getattr(module, "_trainer", None)
-    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-    size = getattr(datamodule, "image_size", None)
-    return int(size) if size else None

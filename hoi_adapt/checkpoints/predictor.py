@@ -60,7 +60,7 @@ class Predictor(nn.Module):
 def load_predictor(ckpt: str | Path, adapt: bool = False, mano_path: str | None = None,
                    device: str | torch.device = "cpu") -> Predictor:
     """Predictor from a checkpoint; ``adapt=True`` needs an adaptation checkpoint."""
-    from hoi_adapt.lit.load import load_estimator, load_pipeline, read_checkpoint
+    from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
 
     if adapt:
         kind = read_checkpoint(ckpt)["hoi_adapt"].get("kind")

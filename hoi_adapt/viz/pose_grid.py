@@ -52,11 +52,4 @@ def render_pose_grid(model_path: str | Path | None = None, side: str = "right", 
 
 
 def write_pose_grid(out_png: str | Path, model_path: str | Path | None = None, side: str = "right") -> Path:
-    from hoi_adapt.utils.io import write_bytes_atomic
-
-    grid = render_pose_grid(model_path, side)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    if not ok:  # pragma: no cover - cv2 failure
-        raise RuntimeError("PNG encoding failed")
-    write_bytes_atomic(out_png, buf.tobytes())
-    return Path(out_png)
+    return write_png(out_png, render_pose_grid(model_path, side))

@@ -25,7 +25,7 @@ def _mesh_summary(arrays: dict) -> str:
 
 def pose_grid_png(model_path: Path | None, side: str, out_dir: Path) -> Path | None:
     """Render the model in several poses and views to ``<out_dir>/hand_model_<side>.png``."""
-    from hoi_adapt.hand.figures import write_pose_grid
+    from hoi_adapt.viz.pose_grid import write_pose_grid
 
     model = model_path if model_path is None or Path(model_path).is_file() else Path(model_path) / f"STANDIN_MANO_{side.upper()}.npz"
     return write_pose_grid(Path(out_dir) / f"hand_model_{side}.png", model, side)

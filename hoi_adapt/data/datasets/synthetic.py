@@ -22,7 +22,7 @@ from hoi_adapt.data.crop import flip_horizontal
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.data.schema import empty_sample
 from hoi_adapt.render.cameras import resize_intrinsics
-from hoi_adapt.synth import format as fmt
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
 

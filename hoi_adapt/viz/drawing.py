@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from hoi_adapt.hand.joint_maps import OPENPOSE_BONES
+from hoi_adapt.render.overlay import overlay
 
 FINGER_COLORS = np.array(
     [[230, 60, 60], [240, 170, 40], [60, 190, 80], [50, 130, 230], [170, 80, 220]], dtype=np.uint8
@@ -54,8 +55,6 @@ def draw_skeleton(image: np.ndarray, uv: np.ndarray, valid: np.ndarray | None = 
 
 def estimator_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> torch.Tensor:
     """Per sample three panels: input, predicted mesh overlay, predicted skeleton (GT in grey)."""
-    from hoi_adapt.render.overlay import overlay
-
     panels = []
     for i in range(batch["image"].shape[0]):
         img = to_uint8(batch["image"][i])
@@ -71,8 +70,6 @@ def estimator_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> to
 def adapt_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> torch.Tensor:
     """Per sample five panels: hand-object input, rendering of the first mesh (G's guidance), translation,
     true hand-only twin (blank if unknown), final mesh overlay on the translation with its skeleton."""
-    from hoi_adapt.render.overlay import overlay
-
     panels = []
     for i in range(batch["image"].shape[0]):
         img = to_uint8(batch["image"][i])
@@ -83,3 +80,10 @@ def adapt_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> torch.
         final = draw_skeleton(final, out.final.joints2d[i].detach().cpu().numpy())
         panels += [img, guide, trans, twin, final]
     return torch.from_numpy(np.stack(panels)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def mesh_overlay(image: np.ndarray, vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, joints2d: np.ndarray) -> np.ndarray:
+    """The image with the shaded mesh and the skeleton drawn over it (lines scale with the image size)."""
+    out = overlay(image, vertices, faces, K)
+    thickness = max(1, int(round(max(image.shape[:2]) / 300)))
+    return draw_skeleton(out, joints2d, thickness=thickness)

@@ -1,0 +1,78 @@
+"""``hoi-adapt predict``: the command line over :func:`hoi_adapt.prediction.predict`."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from hoi_adapt.data import crop as C
+from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
+from hoi_adapt.utils.io import file_digest
+from hoi_adapt.utils.results import check_same_result
+
+from hoi_adapt.prediction.core import iter_predictions
+from hoi_adapt.prediction.inputs import PredictWarning, parse_box, parse_K
+from hoi_adapt.prediction.schema import INDEX_FILE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hoi-adapt predict",
+        description="3D hand joints (JSON), MANO mesh (.obj) and overlays (PNG) for your images.",
+        epilog="Without --K the camera is assumed (fx=fy=1.2*max(H,W)); 3D scale/depth are then approximate. "
+               "Without a box the hand is found automatically (two passes).")
+    p.add_argument("--ckpt", required=True, help="estimator or adaptation checkpoint (.ckpt)")
+    p.add_argument("--input", required=True, nargs="+", help="image file(s) or a folder of images")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace predictions of another checkpoint (or --adapt / --input-size) already in --out")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--K", dest="K", metavar="fx,fy,cx,cy", help="intrinsics of the images (pixels)")
+    cam.add_argument("--K-file", metavar="FILE.json", help="one K (3x3 or {fx,fy,cx,cy}) or file name -> K")
+    box = p.add_mutually_exclusive_group()
+    box.add_argument("--box", metavar="x0,y0,x1,y1", help="hand box of a single image (pixels)")
+    box.add_argument("--boxes", metavar="FILE.json", help="file name -> [x0, y0, x1, y1] (null: automatic)")
+    p.add_argument("--adapt", action="store_true", help="adapted pipeline: translate to hand-only, then estimate")
+    p.add_argument("--left", action="store_true", help="the images show left hands")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--mano", default=None, help="MANO folder or file (default: the checkpoint's hand model)")
+    p.add_argument("--input-size", type=int, default=None, help="network input size (default: from the checkpoint, else 128)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"hoi-adapt predict: warning: {message}", file=sys.stderr)
+
+    inputs: Any = args.input if len(args.input) > 1 else args.input[0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", PredictWarning)
+            warnings.showwarning = show
+            K = parse_K(args.K) if args.K else (Path(args.K_file) if args.K_file else None)
+            boxes = parse_box(args.box) if args.box else (Path(args.boxes) if args.boxes else None)
+            n = 0
+            for _ in iter_predictions(args.ckpt, inputs, args.out, K=K, boxes=boxes, adapt=args.adapt, left=args.left,
+                                      batch_size=args.batch_size, device=args.device, mano_path=args.mano,
+                                      input_size=args.input_size, progress=not args.no_progress,
+                                      overwrite=args.overwrite):
+                n += 1
+    except HoiAdaptError as exc:
+        print(f"hoi-adapt predict: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"hoi-adapt predict: {n} image(s) -> {Path(args.out) / INDEX_FILE}")
+    return 0
+
