@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hoi_adapt.data.registry import REGISTRY, build_dataset, dataset_entry
 from hoi_adapt.data.datasets.base import HandDataset, LayoutEntry
 from hoi_adapt.data.image_io import is_image_file, read_raw
+from hoi_adapt.data.registry import REGISTRY, build_dataset, dataset_entry
 from hoi_adapt.utils.errors import HoiAdaptError
 
 CHECK_SPLITS: dict[str, tuple[str, ...]] = {"stb": ("all",)}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hoi_adapt.demo import Steps, run_fit
-from hoi_adapt.utils.bench import RESULTS, write_results
+from hoi_adapt.utils.bench import write_results
 
 ESTIMATOR_CONFIG = "configs/estimator/demo.yaml"
 ORACLE_ROW = "experiments/configs/synthetic/oracle.yaml"
@@ -46,9 +46,9 @@ COLUMNS = [("mpjpe_mm", "MPJPE mm", "{:.1f}"), ("pa_mpjpe_mm", "PA-MPJPE mm", "{
 
 def score_checkpoint(ckpt: str, world: str) -> dict[str, dict[str, Any]]:
     """Every split's figures for one estimator checkpoint, at the input size it was trained at."""
-    from hoi_adapt.eval.estimator_quality import score_estimator
     from hoi_adapt.checkpoints.load import checkpoint_input_size, load_estimator, read_checkpoint
     from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+    from hoi_adapt.eval.estimator_quality import score_estimator
 
     size = checkpoint_input_size(read_checkpoint(ckpt))
     estimator = load_estimator(ckpt)
@@ -57,8 +57,8 @@ def score_checkpoint(ckpt: str, world: str) -> dict[str, dict[str, Any]]:
 
 
 def chance_rows(world: str) -> dict[str, dict[str, Any]]:
-    from hoi_adapt.eval.estimator_quality import chance_scores, mean_skeleton
     from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+    from hoi_adapt.eval.estimator_quality import chance_scores, mean_skeleton
 
     mean_rel = mean_skeleton(SyntheticHandDataset(world, "source_hand", image="hand"))
     return {split: chance_scores(mean_rel, SyntheticHandDataset(world, split, image=image)) for split, image in SPLITS.items()}

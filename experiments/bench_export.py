@@ -21,8 +21,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import load_average  # noqa: E402
 
-from hoi_adapt.utils.bench import RESULTS, demo_adapt_networks, machine_info, write_result_files  # noqa: E402
+from hoi_adapt.models.config import adapt_networks_from_config  # noqa: E402
+from hoi_adapt.utils.bench import RESULTS, machine_info, write_result_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 128
@@ -42,7 +44,7 @@ def demo_checkpoint(path: Path) -> Path:
     """Networks of configs/adapt/demo.yaml (guidance at half the input size), seeded, as an adaptation checkpoint."""
     from hoi_adapt.checkpoints.format import write_network_checkpoint
 
-    return write_network_checkpoint(path, "adapt", demo_adapt_networks(SIZE), input_size=SIZE)
+    return write_network_checkpoint(path, "adapt", adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", SIZE), input_size=SIZE)
 
 
 def resolve_world(arg: str | None, tmp: Path) -> tuple[Path, str]:
@@ -67,10 +69,10 @@ def stage_times(ckpt: Path, world: Path, batch: int, repeats: int, out: Path) ->
     """
     from torch.utils.data import default_collate
 
+    from hoi_adapt.checkpoints.predictor import load_predictor
     from hoi_adapt.export.module import ExportModule, mask_iou, render_silhouette
     from hoi_adapt.export.run import build_source
     from hoi_adapt.export.writer import write_batch
-    from hoi_adapt.checkpoints.predictor import load_predictor
     from hoi_adapt.models.pipeline import MeshGuidance
     from hoi_adapt.render.renderer import HandObjectRenderer
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
+from hoi_adapt.models.config import adapt_networks_from_config
 from hoi_adapt.models.pipeline import AdaptPipeline, MeshGuidance
-from hoi_adapt.utils.bench import demo_adapt_networks, write_results
+from hoi_adapt.utils.bench import REPO, write_results
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
@@ -42,7 +43,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     s = args.size
-    nets = demo_adapt_networks(s)
+    nets = adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", s)
     estimator = nets["estimator"]
     pipeline = AdaptPipeline(estimator, nets["generator"], nets["guidance"]).eval()
     rows = []

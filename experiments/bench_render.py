@@ -18,8 +18,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from pytorch3d.utils import ico_sphere

@@ -50,8 +50,8 @@ def run_phase(phase: str, world: str, size: int, steps: int) -> dict[str, float]
     import torch
 
     from hoi_adapt.data.streams import StreamSpec
-    from hoi_adapt.lit.datamodule import HOIDataModule
     from hoi_adapt.lit.adapt_module import AdaptModule
+    from hoi_adapt.lit.datamodule import HOIDataModule
     from hoi_adapt.lit.estimator_module import EstimatorModule
     from hoi_adapt.lit.schedule import AdaptSchedule
     from hoi_adapt.losses.estimator import EstimatorLossWeights

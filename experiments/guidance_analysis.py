@@ -39,8 +39,8 @@ def _rootrel_mm(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def analyse(ckpt: Path, world: Path, split: str) -> dict[str, float]:
     from hoi_adapt.checkpoints.load import checkpoint_input_size, load_pipeline, read_checkpoint
-    from hoi_adapt.models.pipeline import MeshGuidance
     from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+    from hoi_adapt.models.pipeline import MeshGuidance
 
     size = checkpoint_input_size(read_checkpoint(ckpt)) or 128
     pipe = load_pipeline(ckpt)

@@ -4,7 +4,7 @@ Heavy submodules (torch, pytorch3d, Lightning) are imported lazily so that ``imp
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from hoi_adapt.version import __version__
 
 __all__ = ["__version__", "predict"]
 

@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("hoi_adapt.lit.cli:main", "train with LightningCLI: hoi-adapt fit -c configs/<file>.yaml"),
     "validate": ("hoi_adapt.lit.cli:main", "validate a checkpoint with LightningCLI"),
     "test": ("hoi_adapt.lit.cli:main", "test a checkpoint with LightningCLI"),
-    "predict": ("hoi_adapt.prediction:main", "run a trained model on your images (joints JSON, .obj mesh, overlay PNG)"),
+    "predict": ("hoi_adapt.prediction.cli:main", "run a trained model on your images (joints JSON, .obj mesh, overlay PNG)"),
     "evaluate": ("hoi_adapt.eval.cli:main", "evaluate on a dataset with its standard protocol"),
     "export": ("hoi_adapt.export.cli:main", "export an adapted (de-occluded) dataset with pseudo-labels"),
 }
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):
-        from hoi_adapt import __version__
+        from hoi_adapt.version import __version__
 
         print(__version__)
         return 0

@@ -22,12 +22,22 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from hoi_adapt.utils.errors import HoiAdaptError
+from hoi_adapt.demo_report import build_report
+from hoi_adapt.eval.runner import ModelSpec, evaluate_checkpoints
+from hoi_adapt.export import export_dataset
+from hoi_adapt.hand.standin import ensure_standin_files
+from hoi_adapt.lit.cli import main as fit_main
+from hoi_adapt.synth.contact_sheet import write_contact_sheet
+from hoi_adapt.synth.generator import ensure_world
+from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
 from hoi_adapt.utils.io import write_json_atomic
+from hoi_adapt.utils.results import check_same_result
+from hoi_adapt.viz.pose_grid import write_pose_grid
 
 DEFAULT_PROFILE = "configs/demo/default.yaml"
 
@@ -52,7 +62,6 @@ class DemoProfile:
 def load_profile(path: str | Path) -> DemoProfile:
     import yaml
 
-    from hoi_adapt.utils.errors import ConfigError, DataFileError
 
     path = Path(path)
     if not path.is_file():
@@ -115,8 +124,6 @@ def run_fit(config: str, run_dir: Path, world: str | None, overrides: list[str])
     The digest of the config text, the overrides and the world keeps runs of other inputs apart: a changed
     config starts a new run instead of resuming (and writing into) the run of the old one.
     """
-    from hoi_adapt.lit.cli import main as fit_main
-
     run_dir = Path(run_dir) / _digest({"config": Path(config).read_text(), "overrides": overrides, "world": world})[:12]
     args = fit_args(config, run_dir, world, overrides)
     resume = _latest_checkpoint(run_dir)
@@ -160,8 +167,6 @@ def profile_identity(profile: DemoProfile) -> dict[str, Any]:
 
 def check_profile(out_dir: Path, profile: DemoProfile, overwrite: bool = False) -> None:
     """Refuse an ``out_dir`` holding the demo of another profile (unless ``overwrite``); then record this one."""
-    from hoi_adapt.utils.results import check_same_result
-
     path = out_dir / PROFILE_FILE
     requested = profile_identity(profile)
     recorded = json.loads(path.read_text()) if path.is_file() else None
@@ -172,8 +177,6 @@ def check_profile(out_dir: Path, profile: DemoProfile, overwrite: bool = False) 
 
 def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None = None, overwrite: bool = False) -> int:
     """Run (or resume, or reuse) every step into ``out``; ``overwrite`` replaces a demo of another profile there."""
-    from hoi_adapt.demo_report import build_report
-
     t_start = time.time()
     out_dir = Path(out or profile.out)
     check_profile(out_dir, profile, overwrite)
@@ -182,18 +185,12 @@ def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None =
     steps = Steps(out_dir)
 
     def hand_model() -> str:
-        from hoi_adapt.viz.pose_grid import write_pose_grid
-        from hoi_adapt.hand.standin import ensure_standin_files
-
         ensure_standin_files()
         return str(write_pose_grid(report / "hand_model.png"))
 
     steps.run("hand_model", {"v": 1}, hand_model)
 
     def world() -> str:
-        from hoi_adapt.synth.contact_sheet import write_contact_sheet
-        from hoi_adapt.synth.generator import ensure_world
-
         root = ensure_world(profile.world_config, profile.world, workers=workers)
         write_contact_sheet(root, report / "synthetic_world.png")
         return str(root)
@@ -211,8 +208,6 @@ def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None =
         [f"--model.init_args.estimator_ckpt={est_ckpt}", *profile.adapt_overrides]))
 
     def evaluate() -> dict[str, Any]:
-        from hoi_adapt.eval.runner import ModelSpec, evaluate_checkpoints
-
         models = [ModelSpec(Path(est_ckpt), False, "baseline (stage-0 E on hand-object images)"),
                   ModelSpec(Path(adapt_ckpt), False, "adapted E, no translation"),
                   ModelSpec(Path(adapt_ckpt), True, "full method (E -> R -> G -> E)")]
@@ -225,8 +220,6 @@ def run_demo(profile: DemoProfile, out: str | None = None, workers: int | None =
                                      "limit": profile.eval_limit}, evaluate)
 
     def export() -> dict[str, Any]:
-        from hoi_adapt.export import export_dataset
-
         manifest = export_dataset(adapt_ckpt, "synthetic", profile.world, out_dir / "export", split=profile.export_split,
                                   limit=profile.export_limit, overwrite=overwrite)
         return {"out": str(out_dir / "export"), "count": manifest.get("count")}

@@ -7,6 +7,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.data.image_io import write_png
+from hoi_adapt.render.cameras import resize_intrinsics
+from hoi_adapt.render.overlay import overlay
+from hoi_adapt.utils.io import atomic_path
+from hoi_adapt.viz.drawing import adapt_panels, draw_skeleton, to_uint8
+
 ROW_METRICS = (
     ("rootrel_mpjpe_mm", "MPJPE (mm, root-rel.)"),
     ("rootrel_auc", "AUC 20-50 mm (21 joints, root-aligned)"),
@@ -38,8 +46,6 @@ def _header(titles: list[str], width: int, height: int = 18) -> np.ndarray:
 
 
 def _grid(panels: torch.Tensor, columns: int, titles: list[str]) -> np.ndarray:
-    from hoi_adapt.viz.drawing import to_uint8
-
     tiles = [to_uint8(p) for p in panels]
     h, w = tiles[0].shape[:2]
     rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
@@ -48,8 +54,6 @@ def _grid(panels: torch.Tensor, columns: int, titles: list[str]) -> np.ndarray:
 
 def _upsample(batch: dict[str, Any], factor: int) -> dict[str, Any]:
     """Bigger pictures for small (64 px) models: images nearest-upsampled, K and 2D scaled alike."""
-    from hoi_adapt.render.cameras import resize_intrinsics
-
     if factor == 1:
         return batch
     h, w = batch["image"].shape[-2:]
@@ -64,11 +68,6 @@ def translation_figures(report: Path, world: str, split: str, est_ckpt: str, ada
     """translation_grid.png (input / first-mesh rendering / translation / true twin / final mesh) and
     mesh_overlays.png (baseline vs adapted meshes on the same hand-object images)."""
     from torch.utils.data import DataLoader
-
-    from hoi_adapt.viz.drawing import adapt_panels, draw_skeleton, to_uint8
-    from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
-    from hoi_adapt.render.overlay import overlay
-    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     size = read_checkpoint(adapt_ckpt)["hoi_adapt"].get("input_size") or 128
     ds = SyntheticHandDataset(world, split, image="hoi", pair=True, out_size=size)
@@ -103,8 +102,6 @@ def translation_figures(report: Path, world: str, split: str, est_ckpt: str, ada
 
 def build_report(report: Path, *, profile: dict[str, Any], results: dict[str, Any], export: dict[str, Any],
                  est_ckpt: str, adapt_ckpt: str, timings: dict[str, float], total_seconds: float) -> str:
-    from hoi_adapt.utils.io import atomic_path
-
     translation_figures(report, profile["world"], profile["eval_split"], est_ckpt, adapt_ckpt)
     table = results_table(results["rows"])
     grid = results.get("thresholds_mm", [])

@@ -9,17 +9,17 @@ import torch
 from torch.utils.data import DataLoader
 
 from hoi_adapt.callbacks.phase_checkpoint import PhaseCheckpoint
-from hoi_adapt.data.streams import StreamSpec
-from hoi_adapt.lit.datamodule import HOIDataModule
-from hoi_adapt.lit.adapt_module import AdaptModule
 from hoi_adapt.checkpoints.load import load_pipeline, read_checkpoint
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.data.streams import StreamSpec
+from hoi_adapt.lit.adapt_module import AdaptModule
+from hoi_adapt.lit.datamodule import HOIDataModule
 from hoi_adapt.lit.schedule import AdaptSchedule
 from hoi_adapt.losses.translation import TranslationLoss
 from hoi_adapt.models.discriminator import PatchDiscriminator
 from hoi_adapt.models.estimator import MeshEstimator
 from hoi_adapt.models.generator import UNetGenerator
 from hoi_adapt.models.pipeline import MeshGuidance
-from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
 
 def test_schedule_phases():

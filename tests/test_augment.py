@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hoi_adapt.data.augment import GeometricParams, SampleAugment, warp_sample
-from hoi_adapt.data.schema import MASK_KEYS, validate_sample
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.data.schema import MASK_KEYS, validate_sample
 
 WARPS = [
     GeometricParams(angle=0.0, scale=1.0, shift=(0.0, 0.0)),

@@ -7,9 +7,9 @@ import pytest
 import torch
 from pytorch_lightning.utilities import CombinedLoader
 
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.streams import HiddenLabels, StreamSpec, build_stream_dataset
 from hoi_adapt.lit.datamodule import HOIDataModule
-from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
 TRAIN = {

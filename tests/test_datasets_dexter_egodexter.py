@@ -11,9 +11,9 @@ from fixtures_datasets import (
     write_egodexter,
 )
 
-from hoi_adapt.data.registry import build_dataset
 from hoi_adapt.data.datasets import dexter_object as D
 from hoi_adapt.data.datasets import egodexter as ED
+from hoi_adapt.data.registry import build_dataset
 from hoi_adapt.data.schema import validate_sample
 from hoi_adapt.hand.joint_maps import OPENPOSE_TIPS
 from hoi_adapt.utils.errors import ConfigError, DataFileError

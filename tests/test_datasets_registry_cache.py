@@ -9,9 +9,9 @@ import torch
 from fixtures_datasets import write_dexter_object, write_egodexter, write_freihand, write_ho3d, write_obman, write_rhd, write_stb
 from torch.utils.data import default_collate
 
+from hoi_adapt.data.datasets.dexter_object import DexterObject
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.data.registry import REGISTRY, build_dataset, dataset_entry, dataset_names
-from hoi_adapt.data.datasets.dexter_object import DexterObject
 from hoi_adapt.data.schema import ALL_KEYS
 from hoi_adapt.utils.errors import ConfigError
 

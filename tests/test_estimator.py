@@ -1,12 +1,12 @@
 """Mesh estimator network, its losses and stage-0 training."""
 from __future__ import annotations
 
+import pytest
 import torch
+from pytorch3d.transforms import axis_angle_to_matrix, random_rotations
 from torch.utils.data import DataLoader
 
-import pytest
-from pytorch3d.transforms import axis_angle_to_matrix, random_rotations
-
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.losses.estimator import (
     EstimatorLoss,
     EstimatorLossWeights,
@@ -19,9 +19,8 @@ from hoi_adapt.losses.estimator import (
     silhouette_loss,
 )
 from hoi_adapt.models.estimator import MeshEstimator, soft_argmax, solve_translation
-from hoi_adapt.utils.errors import ConfigError
 from hoi_adapt.render.cameras import project
-from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.utils.errors import ConfigError
 
 
 def small_estimator(seed: int = 0) -> MeshEstimator:

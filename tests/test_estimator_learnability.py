@@ -14,12 +14,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.eval.estimator_quality import chance_scores, mean_skeleton, score_estimator
 from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
 from hoi_adapt.models.estimator import MeshEstimator
-from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.synth.generator import generate_world, load_world_config
-
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 400

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +10,16 @@ import torch
 import yaml
 from pytorch3d.transforms import axis_angle_to_matrix
 
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.eval.estimator_quality import (
     QUALITY_KEYS,
     box_diagonal,
-    mask_iou,
     chance_scores,
+    mask_iou,
     mean_skeleton,
     protocol_scores,
     rotation_error_deg,
 )
-from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -70,8 +70,8 @@ def stb_root(tmp_path_factory):
 
 def _independent_gt_meshes(world, split, rows):
     """GT meshes re-posed here, independently of the runner: model of the stored side, mirrored if left."""
-    from hoi_adapt.hand.model import HandModel
     from hoi_adapt.data.formats import world as fmt
+    from hoi_adapt.hand.model import HandModel
 
     ann = fmt.load_annotations(world, split)
     out = []

@@ -1,7 +1,6 @@
 """Experiment scripts: the real-data rows are valid configs, roots are rewritten, missing data is refused; analysis maths."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np

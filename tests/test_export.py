@@ -13,9 +13,9 @@ import torch
 from fixtures_checkpoints import write_tiny_adapt_checkpoint
 from torch.utils.data import default_collate
 
+from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.data.image_io import read_image, read_mask
 from hoi_adapt.export import export_dataset, verify_export
-from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 
 SIZE = 64
@@ -107,10 +107,10 @@ def test_verify_detects_tampering_missing_and_extra_files(exported, tmp_path):
 
 # ------------------------------------------------------------------------------- round trip / loader
 def test_adapted_loader_reads_back_exactly_what_was_written(exported, tiny_world):
-    from hoi_adapt.data.streams import StreamSpec, build_stream_dataset
-    from hoi_adapt.data.registry import build_dataset
     from hoi_adapt.data.datasets.adapted import AdaptedDataset
+    from hoi_adapt.data.registry import build_dataset
     from hoi_adapt.data.schema import ALL_KEYS, validate_sample
+    from hoi_adapt.data.streams import StreamSpec, build_stream_dataset
 
     out, _ = exported
     ann = np.load(out / fmt.ANNOTATIONS_FILE)
@@ -145,8 +145,8 @@ def test_adapted_loader_reads_back_exactly_what_was_written(exported, tiny_world
 
 
 def test_export_equals_the_predictor_on_the_same_inputs(exported, ckpts, tiny_world):
-    from hoi_adapt.export.module import mask_iou, render_silhouette, skeleton_agreement
     from hoi_adapt.checkpoints.predictor import load_predictor
+    from hoi_adapt.export.module import mask_iou, render_silhouette, skeleton_agreement
     from hoi_adapt.io.mesh_io import read_obj
 
     out, _ = exported
@@ -226,8 +226,8 @@ def test_freihand_variant_reads_back_through_the_freihand_loader(exported):
 
 
 def test_sheet_shows_source_exported_mask_and_skeleton(exported, tiny_world):
-    from hoi_adapt.viz.drawing import to_uint8
     from hoi_adapt.export.sheet import COLUMNS, HEADER, MIN_CELL
+    from hoi_adapt.viz.drawing import to_uint8
 
     out, _ = exported
     sheet = read_image(out / fmt.SHEET_FILE)
@@ -292,8 +292,8 @@ def test_rerun_of_a_finished_export_does_nothing(exported, ckpts, tiny_world):
 
 # ----------------------------------------------------------------------------------- adapt=False
 def test_estimator_export_writes_input_crops_with_pseudo_labels(ckpts, tiny_world, tmp_path):
-    from hoi_adapt.data.registry import build_dataset
     from hoi_adapt.checkpoints.predictor import load_predictor
+    from hoi_adapt.data.registry import build_dataset
 
     out = tmp_path / "crops"
     manifest = export_dataset(ckpts["est"], "synthetic", tiny_world, out, adapt=False, batch_size=BATCH, limit=BATCH,

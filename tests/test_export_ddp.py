@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from fixtures_checkpoints import write_tiny_adapt_checkpoint
 
+from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.export import export_dataset, verify_export
-from hoi_adapt.data.formats import adapted as fmt
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE, BATCH, LIMIT = 64, 2, 10  # five batches: rank 0 gets three, rank 1 two

@@ -14,7 +14,6 @@ import torch
 from fixtures_checkpoints import write_tiny_adapt_checkpoint
 
 from hoi_adapt.export import export_dataset, verify_export
-from hoi_adapt.export.writer import FAULT_ENV
 from hoi_adapt.utils.errors import DataFileError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +36,8 @@ def test_killed_export_resumes_to_identical_files_and_manifest(tiny_world, tmp_p
     export_dataset(ckpt, "synthetic", tiny_world, ref, **kw)
 
     out = tmp_path / "killed"
-    env = {**os.environ, FAULT_ENV: "2:files", "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    cmd = [sys.executable, "-m", "hoi_adapt.cli", "export", "--ckpt", str(ckpt), "--dataset", "synthetic",
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    cmd = [sys.executable, str(REPO / "tests" / "fault_injection.py"), "export", "2", "--ckpt", str(ckpt), "--dataset", "synthetic",
            "--root", str(tiny_world), "--out", str(out), "--batch-size", str(BATCH), "--limit", str(LIMIT),
            "--image-size", str(SIZE), "--meshes", "--no-progress"]
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -1,5 +1,5 @@
 """Export building blocks without a network: confidence terms, batch groups, deterministic npz, shard merging,
-identity checks, the fault-injection parser and the FreiHAND conversion."""
+identity checks and the FreiHAND conversion."""
 from __future__ import annotations
 
 import io
@@ -13,7 +13,6 @@ import torch
 from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.export.freihand import bone_scale, freihand_mano
 from hoi_adapt.export.module import make_groups, mask_iou, skeleton_agreement, to_uint8_images
-from hoi_adapt.export.writer import parse_fault
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.results import differences
 
@@ -125,14 +124,6 @@ def test_identity_differences_name_each_changed_field():
     other = {**base, "checkpoint": {**base["checkpoint"], "sha256": "b"}, "config": {**base["config"], "image_size": 128}}
     diffs = differences(base, other, fmt.IDENTITY_FIELDS)
     assert diffs == ["checkpoint.sha256: 'a' in the folder, 'b' requested", "config.image_size: 64 in the folder, 128 requested"]
-
-
-def test_fault_injection_parser():
-    assert parse_fault(None) is None and parse_fault("") is None
-    assert parse_fault("3:files") == (3, "files") and parse_fault("2") == (2, "commit")
-    for bad in ("0:files", "x:commit", "2:later"):
-        with pytest.raises(ConfigError):
-            parse_fault(bad)
 
 
 def test_freihand_mano_conversion_inverts_and_recovers_the_root():

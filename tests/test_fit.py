@@ -7,11 +7,11 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from hoi_adapt.data.streams import StreamSpec
-from hoi_adapt.lit.datamodule import HOIDataModule
-from hoi_adapt.lit.cli import main as cli_main
-from hoi_adapt.lit.estimator_module import EstimatorModule
 from hoi_adapt.checkpoints.load import load_estimator, read_checkpoint
+from hoi_adapt.data.streams import StreamSpec
+from hoi_adapt.lit.cli import main as cli_main
+from hoi_adapt.lit.datamodule import HOIDataModule
+from hoi_adapt.lit.estimator_module import EstimatorModule
 from hoi_adapt.models.estimator import MeshEstimator
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,6 @@
 """HandModel: smplx LBS on the stand-in, pose spaces, joint orders, mirroring, the left-shapedirs fix."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -10,8 +9,9 @@ from hoi_adapt.hand import joint_maps
 from hoi_adapt.hand.mano_file import write_mano_npz
 from hoi_adapt.hand.model import HandModel, HandOutput, left_shapedirs_fix
 from hoi_adapt.hand.pose_sampler import PoseSampler, joint_frames
-from hoi_adapt.hand.standin import build_standin, mirror_model, signed_volume
+from hoi_adapt.hand.standin import build_standin, mirror_model
 from hoi_adapt.utils.errors import ConfigError, ModelFileError
+from hoi_adapt.utils.mesh import signed_volume
 
 MIRROR_POSE = torch.tensor([1.0, -1.0, -1.0]).repeat(16)  # axis-angle (x, y, z) -> (x, -y, -z) per joint
 MIRROR_XYZ = torch.tensor([-1.0, 1.0, 1.0])

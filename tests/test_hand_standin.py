@@ -11,6 +11,7 @@ import pytest
 from hoi_adapt.hand import standin
 from hoi_adapt.hand.joint_maps import MANO_PARENTS, PALM_ROOT_VERTICES, TIP_VERTEX_PRESETS
 from hoi_adapt.hand.mano_file import REQUIRED_SHAPES, load_mano_arrays
+from hoi_adapt.utils.mesh import signed_volume
 from hoi_adapt.utils.safe_pickle import SparseStub, load_pickle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ def test_mesh_checks_catch_defects(right):
     flipped = f.copy()
     flipped[10] = flipped[10, [0, 2, 1]]
     assert standin.mesh_report(v, flipped, check_intersections=False)["inconsistent_edges"] > 0
-    assert standin.signed_volume(v, f[:, [0, 2, 1]]) < 0
+    assert signed_volume(v, f[:, [0, 2, 1]]) < 0
     moved = v.copy()
     moved[TIPS[1]] = _joints(right)[6]  # drag the index tip into the middle finger's DIP
     assert standin.count_self_intersections(moved, f) > 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hoi_adapt.lit.estimator_module import EstimatorModule
 from hoi_adapt.checkpoints.load import init_weights_from, read_checkpoint
+from hoi_adapt.lit.estimator_module import EstimatorModule
 from hoi_adapt.models.estimator import MeshEstimator
 from hoi_adapt.utils.errors import CheckpointError
 

@@ -11,9 +11,12 @@ import pytest
 import torch
 
 from hoi_adapt.data import crop as C
-from hoi_adapt.data.image_io import read_image
-from hoi_adapt.prediction import CROP_SCALE, PredictWarning, box_from_mask, default_intrinsics, predict, project
 from hoi_adapt.data.formats.world import ANNOTATIONS_FILE, image_path
+from hoi_adapt.data.image_io import read_image
+from hoi_adapt.prediction import predict
+from hoi_adapt.prediction.geometry import CROP_SCALE, box_from_mask
+from hoi_adapt.prediction.inputs import PredictWarning, default_intrinsics
+from hoi_adapt.render.cameras import project
 
 SIZE = 64  # network input in these tests (speed); the crop geometry does not depend on it
 
@@ -109,7 +112,7 @@ def test_same_hand_at_two_offsets_gives_same_3d_and_shifted_2d(responsive_ckpt, 
 @pytest.mark.parametrize("with_box", [True, False])
 def test_left_on_a_mirrored_image_is_the_mirror_of_the_right_result(responsive_ckpt, sample, with_box):
     from hoi_adapt.hand.model import HandModel
-    from hoi_adapt.hand.standin import signed_volume
+    from hoi_adapt.utils.mesh import signed_volume
 
     img, K, box = paste(sample, (25, 60))
     W = img.shape[1]

@@ -10,7 +10,10 @@ import torch
 
 from hoi_adapt.cli import main as cli_main
 from hoi_adapt.io.mesh_io import read_obj
-from hoi_adapt.prediction import INDEX_FILE, main, predict, project
+from hoi_adapt.prediction import predict
+from hoi_adapt.prediction.cli import main
+from hoi_adapt.prediction.schema import INDEX_FILE
+from hoi_adapt.render.cameras import project
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 
 SIZE = 64
@@ -190,7 +193,7 @@ def test_errors_name_the_problem(tiny_estimator_ckpt, folder, tmp_path, capsys):
 
 
 def test_mapping_entries_that_match_no_image_are_reported(tiny_estimator_ckpt, folder):
-    from hoi_adapt.prediction import PredictWarning
+    from hoi_adapt.prediction.inputs import PredictWarning
 
     with pytest.warns(PredictWarning, match="matched no input image: wdie.png"):
         r = predict(tiny_estimator_ckpt, folder / "wide.png", K={"wdie.png": [1, 1, 0, 0], "*": [200, 200, 80, 45]},

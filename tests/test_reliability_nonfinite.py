@@ -7,8 +7,9 @@ Losses are poisoned the realistic way: the batch handed to the real loss gets Na
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -17,9 +18,9 @@ from pytorch_lightning.loggers import CSVLogger
 
 from hoi_adapt.callbacks.phase_checkpoint import PhaseCheckpoint
 from hoi_adapt.data.streams import StreamSpec
-from hoi_adapt.lit.datamodule import HOIDataModule
 from hoi_adapt.lit.adapt_module import AdaptModule
 from hoi_adapt.lit.cli import main as cli_main
+from hoi_adapt.lit.datamodule import HOIDataModule
 from hoi_adapt.lit.estimator_module import EstimatorModule
 from hoi_adapt.lit.guards import NonFiniteLossError, norm_statistics
 from hoi_adapt.lit.schedule import AdaptSchedule

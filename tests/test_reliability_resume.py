@@ -17,8 +17,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import yaml
+from fault_injection import kill_at_step_args
 
-from hoi_adapt.callbacks.fault_injection import KILL_ENV
 from hoi_adapt.lit.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,8 +80,8 @@ def fit_in_process(config: Path, *extra: str) -> None:
 
 
 def fit_killed_at(config: Path, step: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, KILL_ENV: str(step)}
-    return subprocess.run([sys.executable, "-m", "hoi_adapt.cli", "fit", "-c", str(config)], env=env, cwd=REPO,
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "hoi_adapt.cli", "fit", "-c", str(config), *kill_at_step_args(step)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
 
 

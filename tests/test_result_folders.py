@@ -86,7 +86,8 @@ def _photo(path: Path, seed: int) -> Path:
 
 
 def test_predict_adds_to_its_own_folder_and_refuses_another_checkpoints(two_runs, tmp_path, capsys):
-    from hoi_adapt.prediction import INDEX_FILE, main
+    from hoi_adapt.prediction.cli import main
+    from hoi_adapt.prediction.schema import INDEX_FILE
 
     a, b = two_runs
     one, two = _photo(tmp_path / "photos/one.png", 0), _photo(tmp_path / "photos/two.png", 1)
@@ -117,8 +118,8 @@ def test_predict_adds_to_its_own_folder_and_refuses_another_checkpoints(two_runs
 
 # ------------------------------------------------------------------------------------------------- export
 def test_export_refuses_another_checkpoints_export_and_overwrite_replaces_it(two_runs, tiny_world, tmp_path, capsys):
-    from hoi_adapt.export.cli import main
     from hoi_adapt.data.formats.adapted import read_manifest, verify_export
+    from hoi_adapt.export.cli import main
 
     a, b = two_runs
     out = tmp_path / "export"

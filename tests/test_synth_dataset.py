@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from hoi_adapt.data.schema import validate_sample
-from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.data.formats import world as fmt
+from hoi_adapt.data.schema import validate_sample
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
 

@@ -241,8 +241,8 @@ def test_objects_come_from_the_style_families(tiny_world: Path) -> None:
 
 # --------------------------------------------------------------------------------------- left hands
 def test_left_hands_load_as_right_hands_with_joints_on_the_hand(tiny_world: Path) -> None:
-    from hoi_adapt.hand.model import HandModel
     from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+    from hoi_adapt.hand.model import HandModel
 
     ds = SyntheticHandDataset(tiny_world, "target_hoi", image="hoi", amodal_masks=True)
     ann = fmt.load_annotations(tiny_world, "target_hoi")

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from hoi_adapt.utils.results import check_same_result
+
 RUN_KEY = "hoi_adapt_run"
 """Checkpoint entry ``{"run_id", "run_dir", "logger", "folder"}``: which run wrote it, and where."""
 RUN_INFO_FILE = "run_info.json"
@@ -79,8 +81,6 @@ def claim_run_folder(folder: str | Path, run_id: str, flag: str | None = None, s
         started: the loggers and the config callback may already have written here (the check inside
             ``fit``); before ``fit`` any file without a ``run_info.json`` of this run counts as another run's.
     """
-    from hoi_adapt.utils.results import check_same_result
-
     folder = Path(folder)
     info = read_run_info(folder)
     if info is None and (started or not folder.is_dir() or not any(folder.iterdir())):

@@ -9,9 +9,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from hoi_adapt import __version__
 from hoi_adapt.callbacks.run_folder import RUN_INFO_FILE, RUN_KEY, claim_run_folder, new_run_id, run_dir
 from hoi_adapt.utils.io import write_json_atomic
+from hoi_adapt.version import __version__
 
 
 def _git_commit() -> str | None:

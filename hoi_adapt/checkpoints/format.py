@@ -12,8 +12,9 @@ from typing import Any
 
 from torch import nn
 
-from hoi_adapt import __version__
 from hoi_adapt.models.config import network_config
+from hoi_adapt.utils.io import atomic_path
+from hoi_adapt.version import __version__
 
 HAND_MODEL_KEY = "hand_model."
 CHECKPOINT_KEY = "hoi_adapt"
@@ -42,7 +43,6 @@ def write_network_checkpoint(path: str | Path, kind: str, networks: dict[str, nn
     """
     import torch
 
-    from hoi_adapt.utils.io import atomic_path
 
     state = {}
     for name, net in networks.items():

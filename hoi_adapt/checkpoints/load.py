@@ -14,7 +14,9 @@ from torch import nn
 
 from hoi_adapt.checkpoints.format import CHECKPOINT_KEY, HAND_MODEL_KEY
 from hoi_adapt.models.config import build_network
+from hoi_adapt.models.pipeline import AdaptPipeline
 from hoi_adapt.utils.errors import CheckpointError
+from hoi_adapt.utils.io import file_digest
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -42,8 +44,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_sha256(path: str | Path) -> str:
-    from hoi_adapt.utils.io import file_digest
-
     return file_digest(path, "sha256")
 
 
@@ -101,8 +101,6 @@ def load_estimator(path: str | Path, mano_path: str | None = None) -> nn.Module:
 
 def load_pipeline(path: str | Path, mano_path: str | None = None) -> nn.Module:
     """The adapted pipeline (E, G and mesh guidance) of an adaptation checkpoint."""
-    from hoi_adapt.models.pipeline import AdaptPipeline
-
     ckpt = read_checkpoint(path)
     overrides = {"mano_path": mano_path} if mano_path is not None else {}
     estimator = build_from_checkpoint(path, "estimator", ckpt, **overrides)

@@ -13,6 +13,7 @@ import torch
 from pytorch3d.transforms import matrix_to_axis_angle
 from torch import nn
 
+from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
 from hoi_adapt.utils.errors import CheckpointError
 
 
@@ -60,8 +61,6 @@ class Predictor(nn.Module):
 def load_predictor(ckpt: str | Path, adapt: bool = False, mano_path: str | None = None,
                    device: str | torch.device = "cpu") -> Predictor:
     """Predictor from a checkpoint; ``adapt=True`` needs an adaptation checkpoint."""
-    from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
-
     if adapt:
         kind = read_checkpoint(ckpt)["hoi_adapt"].get("kind")
         if kind != "adapt":

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from hoi_adapt.data.datasets import (HO3D, RHD, STB, AdaptedDataset, DexterObject, EgoDexter, FreiHAND, ObMan)
+from hoi_adapt.data.datasets import HO3D, RHD, STB, AdaptedDataset, DexterObject, EgoDexter, FreiHAND, ObMan
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.utils.errors import ConfigError
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import random
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch

@@ -5,9 +5,10 @@ dataset registry (:mod:`hoi_adapt.data.registry`), the same way for training, ex
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import ConcatDataset, Dataset

@@ -31,8 +31,8 @@ PROG = "hoi-adapt evaluate"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from hoi_adapt.eval.protocols import PROTOCOLS
     from hoi_adapt.data.registry import ENTRIES
+    from hoi_adapt.eval.protocols import PROTOCOLS
 
     splits = ", ".join(f"{e.name}: {e.eval_split}" for e in ENTRIES)
     names = ", ".join(f"{e.name} ({', '.join(e.aliases)})" if e.aliases else e.name for e in ENTRIES)

@@ -21,8 +21,9 @@ Both use ``<=`` (an error exactly at the threshold counts as correct), as hand3d
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

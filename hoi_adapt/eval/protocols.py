@@ -27,8 +27,9 @@ variants use hand3d's per-keypoint PCK (which FreiHAND's and HO-3D's scripts als
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class EvalInputs:
     def num_frames(self) -> int:
         return int(self.pred.shape[0])
 
-    def subset(self, mask: np.ndarray) -> "EvalInputs":
+    def subset(self, mask: np.ndarray) -> EvalInputs:
         pick = (lambda a: None if a is None else a[mask])
         return replace(
             self, pred=self.pred[mask], gt=self.gt[mask], valid=self.valid[mask], pred_verts=pick(self.pred_verts),

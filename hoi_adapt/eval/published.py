@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from hoi_adapt.eval.metrics import auc
+from hoi_adapt.eval.protocols import get_protocol
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,6 @@ def _rows() -> list[PublishedRow]:
 def comparison_rows(dataset: str) -> list[PublishedRow]:
     """Cited published rows for a protocol/dataset name (``dexter_object``, ``egodexter``, ``stb``, ``rhd``,
     ``freihand``); an empty list where nothing reliable was found (``ho3d``, ``synthetic``)."""
-    from hoi_adapt.eval.protocols import get_protocol
-
     try:
         key = get_protocol(dataset).name
     except ValueError:

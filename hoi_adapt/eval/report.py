@@ -7,13 +7,14 @@ their citation and grid, and plotted dashed when they carry a curve. All writes 
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from hoi_adapt.utils.io import atomic_path, write_json_atomic
+from hoi_adapt.eval.metrics import auc
+from hoi_adapt.utils.io import atomic_path, jsonable, write_json_atomic
 
 _COUNT_KEYS = ("num_frames", "num_evaluated_frames", "num_skipped_frames", "num_valid_joints")
 
@@ -112,7 +113,6 @@ def _plot(path: Path, name: str, rows: dict[str, dict[str, Any]], published: lis
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from hoi_adapt.eval.metrics import auc
 
     fig = Figure(figsize=(7.5, 5.2), dpi=120)
     FigureCanvasAgg(fig)

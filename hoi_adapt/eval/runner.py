@@ -36,20 +36,30 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
+from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
+from hoi_adapt.checkpoints.predictor import load_predictor
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.registry import SYNTHETIC, DatasetEntry, dataset_entry
 from hoi_adapt.eval.alignment import replace_root, wrist_from_palm
 from hoi_adapt.eval.metrics import get_grid, joint_errors_mm, keypoint_stats
 from hoi_adapt.eval.protocols import evaluate_protocol, get_protocol
-from hoi_adapt.utils.errors import ConfigError, DataFileError
+from hoi_adapt.eval.published import comparison_rows
+from hoi_adapt.eval.report import write_results
+from hoi_adapt.hand.model import HandModel
+from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 from hoi_adapt.utils.io import atomic_path
+from hoi_adapt.utils.results import check_same_result
 
 DEFAULT_IMAGE_SIZE = 128
 MESH_CHECK_TOL_M = 2e-3  # synthetic GT mesh must reproduce the stored GT joints to this tolerance
@@ -133,8 +143,6 @@ class _SyntheticMeshGT:
     """
 
     def __init__(self, ann: Mapping[str, np.ndarray], mano_path: str | None) -> None:
-        from hoi_adapt.hand.model import HandModel
-
         self.ann = ann
         sides = sorted({str(s) for s in ann["side"]})
         self.models = {side: HandModel(mano_path, side=side) for side in sides}
@@ -173,8 +181,6 @@ class _SyntheticMeshGT:
 
 def _world_mano_path(root: Path) -> tuple[str | None, str]:
     """The hand-model file the world was generated with (None = stand-in) and a description."""
-    from hoi_adapt.data.formats import world as fmt
-
     path = root / fmt.WORLD_FILE
     try:
         record = json.loads(path.read_text())
@@ -185,9 +191,6 @@ def _world_mano_path(root: Path) -> tuple[str | None, str]:
 
 
 def _synthetic_data(root: Path, split: str, image_size: int | None, protocol: str) -> EvalData:
-    from hoi_adapt.data.formats import world as fmt
-    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
-
     if not (root / split / fmt.ANNOTATIONS_FILE).is_file():
         available = sorted(p.parent.name for p in root.glob(f"*/{fmt.ANNOTATIONS_FILE}"))
         if available:
@@ -219,7 +222,6 @@ def _real_hand_model(mano_path: str | None) -> Any | None:
     """A real MANO model for GT meshes of real datasets, or None (the stand-in cannot pose their labels)."""
     if mano_path is None:
         return None
-    from hoi_adapt.hand.model import HandModel
 
     model = HandModel(mano_path, side="right")
     return None if model.is_standin else model
@@ -510,8 +512,6 @@ def check_out_dir(out_dir: str | Path, name: str, identity: Mapping[str, Any], o
     Runs before any prediction, so a refused run costs nothing. A result written before evaluations
     recorded their identity counts as different.
     """
-    from hoi_adapt.utils.results import check_same_result
-
     path = Path(out_dir) / f"{name}.json"
     if not path.is_file():
         return
@@ -528,9 +528,6 @@ def write_evaluation(rows: Mapping[str, Mapping[str, Any]], out_dir: str | Path,
 
     Returns the paths. Callers check the folder first (:func:`check_out_dir`).
     """
-    from hoi_adapt.eval.published import comparison_rows
-    from hoi_adapt.eval.report import write_results
-
     first = next(iter(rows.values()))
     comparison = comparison_rows(first["protocol"]) if compare_published else None
     paths = write_results(dict(rows), out_dir, name, comparison=comparison, identity=identity)
@@ -549,8 +546,6 @@ def default_out_dir(dataset: str, spec: ModelSpec, base: str | Path = "outputs/e
     The checkpoint's digest is in the name because runs name their checkpoints alike (``last.ckpt``):
     evaluating another run's checkpoint gets its own folder instead of replacing the earlier result.
     """
-    from hoi_adapt.checkpoints.load import checkpoint_sha256
-
     digest = checkpoint_sha256(spec.ckpt)[:8] if Path(spec.ckpt).is_file() else "missing"
     return Path(base) / f"{dataset}_{Path(spec.ckpt).stem}_{digest}{'_adapt' if spec.adapt else ''}"
 
@@ -564,9 +559,6 @@ def checkpoint_info(ckpt: str | Path) -> tuple[str, int | None]:
     The size is looked up where ``hoi-adapt predict`` looks: hoi_adapt metadata ``input_size``/``image_size``,
     then the datamodule's / module's ``image_size`` hyper-parameter.
     """
-    from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
-    from hoi_adapt.checkpoints.load import checkpoint_input_size, read_checkpoint
-
     c = read_checkpoint(ckpt)
     return str((c.get(CHECKPOINT_KEY) or {}).get("kind", "unknown")), checkpoint_input_size(c)
 
@@ -625,10 +617,6 @@ def evaluate_checkpoints(
     different evaluation (other checkpoints, data or selection) is refused before any prediction unless
     ``overwrite``; the same evaluation is refreshed in place.
     """
-    from hoi_adapt.checkpoints.predictor import load_predictor
-    from hoi_adapt.checkpoints.load import checkpoint_sha256
-    from hoi_adapt.utils.errors import CheckpointError
-
     if not models:
         raise ConfigError("no checkpoint to evaluate")
     labels = unique_labels(models)

@@ -12,17 +12,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from hoi_adapt.checkpoints.load import checkpoint_input_size, load_pipeline, read_checkpoint
+from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
+from hoi_adapt.eval.runner import select_indices
+from hoi_adapt.losses.image_quality import l1, psnr, ssim
+
 
 @torch.no_grad()
 def translation_quality(ckpt: str | Path, world: str | Path, split: str = "target_test", *, limit: int | None = None,
                         batch_size: int = 32, image_size: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Mean L1 / PSNR / SSIM of ``G(x)`` vs the hand-only twin, over the whole image and the hand region."""
     from tqdm.auto import tqdm
-
-    from hoi_adapt.eval.runner import select_indices
-    from hoi_adapt.checkpoints.load import checkpoint_input_size, load_pipeline, read_checkpoint
-    from hoi_adapt.losses.image_quality import l1, psnr, ssim
-    from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 
     size = image_size or checkpoint_input_size(read_checkpoint(ckpt)) or 128
     pipeline = load_pipeline(ckpt)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from hoi_adapt.data.formats import adapted as fmt
+from hoi_adapt.export.run import export_dataset
+
 __all__ = ["export_dataset", "verify_export", "read_export", "read_manifest"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "export_dataset":
-        from hoi_adapt.export.run import export_dataset
-
         return export_dataset
     if name in ("verify_export", "read_export", "read_manifest"):
-        from hoi_adapt.data.formats import adapted as fmt
-
         return getattr(fmt, name)
     raise AttributeError(f"module 'hoi_adapt.export' has no attribute {name!r}")

@@ -6,8 +6,8 @@ sample id plus ``training/rgb/%08d.jpg``; the export writes the JPEGs per batch 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

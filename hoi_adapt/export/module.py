@@ -8,7 +8,8 @@ scheduled.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -16,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from hoi_adapt.eval.estimator_quality import mask_iou
 from hoi_adapt.data.formats.adapted import AGREEMENT_TAU, MASK_THRESHOLD
+from hoi_adapt.eval.estimator_quality import mask_iou
+from hoi_adapt.render.cameras import cameras_from_K
+from hoi_adapt.render.tiled import rasterize_tiled, supports_tiling
 
 SILHOUETTE_TILE = 16
 """Screen tile of the CPU silhouette pass (:func:`hoi_adapt.render.tiled.rasterize_tiled`; CUDA bins itself)."""
@@ -37,9 +40,6 @@ def render_silhouette(verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor,
     """
     from pytorch3d.renderer import MeshRasterizer, RasterizationSettings
     from pytorch3d.structures import Meshes
-
-    from hoi_adapt.render.cameras import cameras_from_K
-    from hoi_adapt.render.tiled import rasterize_tiled, supports_tiling
 
     on_cpu = verts.device.type == "cpu"
     settings = RasterizationSettings(image_size=tuple(int(s) for s in size), blur_radius=0.0, faces_per_pixel=1,
@@ -77,14 +77,10 @@ class ExportModule(pl.LightningModule):
 
     def __init__(self, predictor: torch.nn.Module, keep_vertices: bool = False) -> None:
         super().__init__()
-        from hoi_adapt.hand import joint_maps
 
         self.predictor = predictor
         self.adapt = bool(predictor.adapt)
         self.keep_vertices = bool(keep_vertices)
-        order = predictor.estimator.hand_model.joint_order
-        perm = torch.as_tensor(np.asarray(joint_maps.permutation(order, "openpose")), dtype=torch.long)
-        self.register_buffer("to_openpose", perm, persistent=False)
         # A rank may get no group when there are fewer groups than ranks; that is fine for predict.
         self.allow_zero_length_dataloader_with_multiple_devices = True
 
@@ -92,17 +88,16 @@ class ExportModule(pl.LightningModule):
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything exported for a batch (tensors on the module's device)."""
         out = self.predictor(image, K)
-        perm = self.to_openpose
         h, w = image.shape[-2:]
-        joints2d = out["joints2d"][:, perm]
+        joints2d = out["joints2d"]
         silhouette = render_silhouette(out["vertices"], self.predictor.faces, K, (h, w))
         evidence = F.interpolate(out["mask_prob"].float(), size=(h, w), mode="bilinear", align_corners=False)[:, 0]
         iou = mask_iou(evidence > MASK_THRESHOLD, silhouette)
         b = image.shape[0]
         if self.adapt:
-            first2d = out["first_joints2d"][:, perm]
+            first2d = out["first_joints2d"]
             agreement = skeleton_agreement(first2d, joints2d, max(h, w))
-            first3d = out["first_joints3d"][:, perm]
+            first3d = out["first_joints3d"]
             exported = out["translated"]
         else:
             first2d = torch.zeros_like(joints2d)
@@ -113,7 +108,7 @@ class ExportModule(pl.LightningModule):
             "image": to_uint8_images(exported),
             "mask": silhouette.to(torch.uint8) * 255,
             "K": K.float(),
-            "joints3d": out["joints3d"][:, perm],
+            "joints3d": out["joints3d"],
             "joints2d": joints2d,
             "mano_global_orient": out["global_orient"],
             "mano_hand_pose": out["hand_pose"],

@@ -16,26 +16,36 @@ Multi-node exports need ``out`` on a filesystem every node sees.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
+from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
+from hoi_adapt.checkpoints.predictor import load_predictor
 from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.data.formats import world as synth_fmt
+from hoi_adapt.data.image_io import read_image, read_mask
 from hoi_adapt.data.registry import SYNTHETIC, dataset_entry
 from hoi_adapt.data.streams import StreamSpec, build_stream_dataset
+from hoi_adapt.export.freihand import write_freihand_json
+from hoi_adapt.export.module import ExportDataModule, ExportModule, make_groups
+from hoi_adapt.export.sheet import SheetRow, write_sheet
+from hoi_adapt.export.writer import ExportWriter
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 from hoi_adapt.utils.io import jsonable
 from hoi_adapt.utils.results import check_same_result
+from hoi_adapt.version import __version__
+from hoi_adapt.viz.drawing import to_uint8
 
 DEFAULT_IMAGE_SIZE = 128
 SHEET_ROWS = 8
@@ -138,8 +148,6 @@ def _is_multi(devices: Any, num_nodes: int) -> bool:
 # ----------------------------------------------------------------------------------------- manifest
 def _base_manifest(*, ckpt: Path, sha: str, kind: str, source: Source, count: int, limit: int | None,
                    config: dict[str, Any], hand_model: dict[str, Any]) -> dict[str, Any]:
-    from hoi_adapt import __version__
-
     return {
         "format": fmt.FORMAT, "format_version": fmt.FORMAT_VERSION, "complete": False, "count": int(count),
         "hoi_adapt_version": __version__,
@@ -166,10 +174,6 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 
 def _sheet_rows(out: Path, source: Source, ann: Mapping[str, np.ndarray], rows: int, adapt: bool) -> list[Any]:
-    from hoi_adapt.viz.drawing import to_uint8
-    from hoi_adapt.data.image_io import read_image, read_mask
-    from hoi_adapt.export.sheet import SheetRow
-
     out_rows = []
     for i in range(min(rows, len(ann["key"]))):
         key = str(ann["key"][i])
@@ -184,9 +188,6 @@ def _sheet_rows(out: Path, source: Source, ann: Mapping[str, np.ndarray], rows: 
 def finalize_export(out: Path, base: Mapping[str, Any], keys: list[str], source: Source, hands_mean: np.ndarray,
                     sheet_rows: int = SHEET_ROWS) -> dict[str, Any]:
     """Merge shards -> annotations.npz, FreiHAND lists, sheet, manifest (rank 0 only)."""
-    from hoi_adapt.export.freihand import write_freihand_json
-    from hoi_adapt.export.sheet import write_sheet
-
     config = base["config"]
     merged, files = fmt.merge_shards(out, keys)
     files[fmt.ANNOTATIONS_FILE] = fmt.write_npz_atomic(out / fmt.ANNOTATIONS_FILE, merged)
@@ -258,10 +259,6 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
         raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
     if image_size is not None and int(image_size) < 32:
         raise ConfigError(f"image_size must be >= 32 pixels, got {image_size}")
-    from hoi_adapt.checkpoints.predictor import load_predictor
-    from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
-    from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
-
     ckpt = Path(ckpt).expanduser()
     out = Path(out).expanduser().resolve()
     ckpt_dict = read_checkpoint(ckpt)
@@ -310,7 +307,6 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
         fmt.remove_stale_temp_files(out)
         fmt.write_manifest(out, base)
     done = {int(k) for k in fmt.finished_keys(out) if k.isdigit() and int(k) < count}
-    from hoi_adapt.export.module import make_groups
 
     groups = make_groups(count, batch_size, done)
     todo = sum(len(g) for g in groups)
@@ -335,9 +331,6 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
 def _predict(predictor: Any, source: Source, groups: list[list[int]], out: Path, hand_model: Any,
              config: Mapping[str, Any], progress: bool) -> Any:
     import pytorch_lightning as pl
-
-    from hoi_adapt.export.module import ExportDataModule, ExportModule
-    from hoi_adapt.export.writer import ExportWriter
 
     strategy = config["strategy"] or ("ddp" if _is_multi(config["devices"], config["num_nodes"]) else "auto")
     writer = ExportWriter(out, hand_model.faces.detach().cpu().numpy(), config["write_meshes"], config["freihand"])

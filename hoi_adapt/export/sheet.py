@@ -6,13 +6,16 @@ sample key and its confidence written on the overlay.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
+from hoi_adapt.data.formats.adapted import sha256_bytes
+from hoi_adapt.data.image_io import encode_png
+from hoi_adapt.utils.io import write_bytes_atomic
 from hoi_adapt.viz.drawing import draw_skeleton, to_uint8
 
 COLUMNS: tuple[str, ...] = ("source", "exported", "mask", "skeleton")
@@ -80,10 +83,6 @@ def make_sheet(rows: Sequence[SheetRow], cell: int | None = None) -> np.ndarray:
 
 def write_sheet(path: str | Path, rows: Sequence[SheetRow], cell: int | None = None) -> str:
     """Write the sheet PNG atomically; returns its sha256."""
-    from hoi_adapt.data.formats.adapted import sha256_bytes
-    from hoi_adapt.data.image_io import encode_png
-    from hoi_adapt.utils.io import write_bytes_atomic
-
     data = encode_png(make_sheet(rows, cell))
     write_bytes_atomic(path, data)
     return sha256_bytes(data)

@@ -4,52 +4,32 @@ Order is the resume contract: images, masks, meshes and FreiHAND-variant JPEGs o
 first (each atomically), its annotation shard last. A batch without a committed shard is simply redone
 on the next run, overwriting its files with the same bytes.
 
-Test hook (fault injection): ``HOI_ADAPT_EXPORT_FAULT="N:files"`` kills the process (SIGKILL, no cleanup)
-in its N-th batch after the files are written but before the shard; ``"N:commit"`` right after the N-th
-shard is committed. Used to check that an interrupted export resumes to identical output.
+The resume tests kill an export between a batch's files and its shard (``tests/fault_injection.py``).
 """
 from __future__ import annotations
 
-import os
-import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from hoi_adapt.data.formats import adapted as fmt
 from hoi_adapt.data.image_io import encode_jpeg, encode_png
-from hoi_adapt.utils.errors import ConfigError
+from hoi_adapt.io.mesh_io import write_obj
 
-FAULT_ENV = "HOI_ADAPT_EXPORT_FAULT"
-
-
-def parse_fault(value: str | None) -> tuple[int, str] | None:
-    """``"N:files"`` / ``"N:commit"`` -> (N, stage); None when unset."""
-    if not value:
-        return None
-    count, _, stage = value.partition(":")
-    stage = stage or "commit"
-    if not count.strip().isdigit() or int(count) < 1 or stage not in ("files", "commit"):
-        raise ConfigError(f"{FAULT_ENV}={value!r}: expected 'N:files' or 'N:commit' with N >= 1")
-    return int(count), stage
-
-
-def _die() -> None:  # pragma: no cover - runs in a killed subprocess
-    if hasattr(signal, "SIGKILL"):
-        os.kill(os.getpid(), signal.SIGKILL)
-    os._exit(137)
+MESH_COMMENTS: tuple[str, ...] = (
+    "OpenCV camera frame of the exported image (x right, y down, z forward), metres; faces wound outward",
+)
 
 
 def write_batch(out: Path, pred: dict[str, Any], faces: np.ndarray | None = None, write_meshes: bool = False,
-                freihand: bool = True, fault_stage: str | None = None) -> str:
+                freihand: bool = True) -> str:
     """Write one predicted batch into the export folder ``out``; returns the committed shard's path (relative).
 
     ``pred`` is :meth:`hoi_adapt.export.module.ExportModule.predict_step`'s output.
     """
-    from hoi_adapt.io.mesh_io import write_obj
-
     keys = [fmt.sample_key(p) for p in pred["position"]]
     paths: list[str] = []
     digests: list[str] = []
@@ -72,8 +52,6 @@ def write_batch(out: Path, pred: dict[str, Any], faces: np.ndarray | None = None
         if freihand:
             put(fmt.freihand_rgb_relpath(key), encode_jpeg(image, fmt.JPEG_QUALITY))
             put(fmt.freihand_mask_relpath(key), encode_jpeg(mask, fmt.JPEG_QUALITY))
-    if fault_stage == "files":
-        _die()
 
     shard: dict[str, np.ndarray] = {"key": fmt.str_array(keys)}
     for col, shape in fmt.FLOAT_COLUMNS.items():
@@ -106,21 +84,14 @@ class ExportWriter(BasePredictionWriter):
         self.faces = None if faces is None else np.asarray(faces, dtype=np.int64)
         self.write_meshes = bool(write_meshes)
         self.freihand = bool(freihand)
-        self.fault = parse_fault(os.environ.get(FAULT_ENV))
         self.batches_written = 0
         self.samples_written = 0
 
     def write_on_batch_end(self, trainer: Any, pl_module: Any, prediction: Any, batch_indices: Sequence[int] | None,
                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        stage = None
-        if self.fault is not None and self.fault[0] == self.batches_written + 1:
-            stage = self.fault[1]
-        write_batch(self.out, prediction, self.faces, self.write_meshes, self.freihand,
-                    fault_stage=stage if stage == "files" else None)
+        write_batch(self.out, prediction, self.faces, self.write_meshes, self.freihand)
         self.batches_written += 1
         self.samples_written += len(prediction["position"])
-        if stage == "commit":
-            _die()
 
 
-__all__ = ["ExportWriter", "write_batch", "FAULT_ENV", "parse_fault"]
+__all__ = ["ExportWriter", "write_batch"]

@@ -18,6 +18,8 @@ import numpy as np
 
 from hoi_adapt.hand.joint_maps import MANO_PARENTS
 from hoi_adapt.utils.errors import DataFileError, ModelFileError
+from hoi_adapt.utils.io import file_digest, npz_bytes, write_bytes_atomic
+from hoi_adapt.utils.safe_pickle import load_pickle
 
 MANO_HINT = (
     "MANO is obtained from https://mano.is.tue.mpg.de (registration required); "
@@ -60,8 +62,6 @@ def side_from_geometry(arrays: dict[str, np.ndarray]) -> str:
 
 
 def file_md5(path: str | Path) -> str:
-    from hoi_adapt.utils.io import file_digest
-
     return file_digest(path, "md5")
 
 
@@ -96,7 +96,6 @@ def _read_raw(path: Path) -> Any:
             raise _error(path, f"the .npz holds pickled objects, which are not loaded ({exc})") from None
         except (OSError, zipfile.BadZipFile, EOFError) as exc:
             raise _error(path, f"not a readable .npz ({type(exc).__name__}: {exc})") from None
-    from hoi_adapt.utils.safe_pickle import load_pickle
 
     try:
         return load_pickle(path)
@@ -175,8 +174,6 @@ def load_mano_arrays(path: str | Path) -> dict[str, Any]:
 
 def write_mano_npz(arrays: dict[str, Any], path: str | Path) -> Path:
     """Atomically write validated MANO arrays as a plain ``.npz`` (no pickled objects, fixed timestamps)."""
-    from hoi_adapt.utils.io import npz_bytes, write_bytes_atomic
-
     path = Path(path)
     clean = validate_mano_arrays(arrays, path)
     ordered = {k: clean[k] for k in (*REQUIRED_SHAPES, *OPTIONAL_SHAPES, *STRING_KEYS) if k in clean}

@@ -25,7 +25,9 @@ from torch import Tensor, nn
 
 from hoi_adapt.hand import joint_maps
 from hoi_adapt.hand.mano_file import MANO_HINT, load_mano_arrays, side_from_geometry, side_from_name
+from hoi_adapt.hand.standin import ensure_standin_files
 from hoi_adapt.utils.errors import ConfigError, ModelFileError
+from hoi_adapt.utils.mesh import signed_volume
 
 POSE_SPACES = ("axis_angle", "pca")
 
@@ -42,8 +44,6 @@ class HandOutput:
 def resolve_model_file(model_path: str | Path | None, side: str) -> Path:
     """The model file to load: the stand-in for None, ``MANO_<SIDE>.pkl|npz`` in a folder, or the file itself."""
     if model_path is None:
-        from hoi_adapt.hand.standin import ensure_standin_files
-
         return ensure_standin_files()[side].with_suffix(".npz")
     path = Path(model_path).expanduser()
     if path.is_dir():
@@ -163,7 +163,6 @@ class HandModel(nn.Module):
                     shapedirs, applied = left_shapedirs_fix(shapedirs, load_mano_arrays(sibling)["shapedirs"])
                     self.shapedirs_fix = "applied" if applied else "not needed"
 
-        from hoi_adapt.hand.standin import signed_volume
 
         faces = arrays["f"]
         if signed_volume(arrays["v_template"], faces) < 0:  # inward winding (e.g. the official left file)
@@ -184,6 +183,10 @@ class HandModel(nn.Module):
         self.register_buffer("rest_joints16", self.J_regressor @ self.v_template)
 
     # ----------------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, str]:
+        """Which hand model this is, as recorded beside predictions and exports."""
+        return {"type": "stand-in" if self.is_standin else "MANO", "file": str(self.source_path), "tip_preset": str(self.tip_preset)}
+
     def extra_repr(self) -> str:
         kind = "stand-in" if self.is_standin else "MANO"
         return (f"{kind} {self.side} from {self.source_path}, pose_space={self.pose_space}, "

@@ -36,6 +36,12 @@ from typing import Any
 import numpy as np
 
 from hoi_adapt.hand.joint_maps import MANO_PARENTS, PALM_ROOT_VERTICES, TIP_VERTEX_PRESETS
+from hoi_adapt.hand.pose_sampler import PoseSampler
+from hoi_adapt.paths import standin_model_dir
+from hoi_adapt.utils.io import npz_bytes as deterministic_npz
+from hoi_adapt.utils.io import write_bytes_atomic
+from hoi_adapt.utils.mesh import signed_volume
+from hoi_adapt.version import __version__
 
 NUM_VERTS = 778
 NUM_FACES = 1538
@@ -745,8 +751,6 @@ def _pose_dirs(verts: np.ndarray, W: np.ndarray, joints: np.ndarray, chains: dic
 
 def _pose_pca(joints: np.ndarray, tips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """hands_mean (relaxed pose), hands_components (PCA of 1554 sampled poses) and their coefficients."""
-    from hoi_adapt.hand.pose_sampler import PoseSampler
-
     sampler = PoseSampler(joints, seed=20200614, side="right", tips=tips)
     mean = sampler.relaxed_pose()
     samples = sampler.sample(1554, "mixed")
@@ -891,8 +895,6 @@ def _generator_id() -> str:
 
 def _package_version() -> str:
     try:
-        from hoi_adapt import __version__
-
         return __version__
     except ImportError:  # hoi_adapt imported as a namespace package (stale editable install)
         from importlib.metadata import version
@@ -924,14 +926,10 @@ def _pickle_bytes(arrays: dict[str, Any]) -> bytes:
 
 def npz_bytes(arrays: dict[str, Any]) -> bytes:
     """Deterministic, compressed ``.npz`` bytes of the model arrays (two generations are byte-identical)."""
-    from hoi_adapt.utils.io import npz_bytes as deterministic_npz
-
     return deterministic_npz(arrays, compress=True)
 
 
 def _write_if_different(path: Path, data: bytes) -> bool:
-    from hoi_adapt.utils.io import write_bytes_atomic
-
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
     write_bytes_atomic(path, data)
@@ -955,8 +953,6 @@ def ensure_standin_files(folder: str | Path | None = None, verify: bool = False)
     byte-compares. Files are written atomically, so processes racing here write identical bytes and a
     reader never sees a partial file.
     """
-    from hoi_adapt.paths import standin_model_dir
-
     folder = Path(folder) if folder is not None else standin_model_dir()
     folder.mkdir(parents=True, exist_ok=True)
     notice = standin_notice()
@@ -1060,24 +1056,6 @@ def mesh_report(verts: np.ndarray, faces: np.ndarray, check_intersections: bool 
     return report
 
 
-def signed_volume(verts: np.ndarray, faces: np.ndarray) -> float:
-    """Signed volume with boundary loops capped by a fan around their centroid (positive = outward)."""
-    faces = np.asarray(faces, dtype=np.int64)
-    tri = verts[faces]
-    vol = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    key = np.sort(e, axis=1)
-    uniq, counts = np.unique(key, axis=0, return_counts=True)
-    boundary = {tuple(x) for x in uniq[counts == 1].tolist()}
-    if boundary:
-        # directed boundary edges as they appear in faces; the cap uses them reversed
-        bd = np.array([ed for ed in e.tolist() if tuple(sorted(ed)) in boundary])
-        c = verts[np.unique(bd)].mean(axis=0)
-        a, b = verts[bd[:, 1]], verts[bd[:, 0]]
-        vol += np.einsum("ij,ij->i", np.broadcast_to(c, a.shape), np.cross(a, b)).sum() / 6.0
-    return float(vol)
-
-
 def count_self_intersections(verts: np.ndarray, faces: np.ndarray, eps: float = 1e-9) -> int:
     """Number of (edge, triangle) pairs that cross, over edge/triangle pairs sharing no vertex."""
     faces = np.asarray(faces, dtype=np.int64)
@@ -1117,6 +1095,6 @@ def count_self_intersections(verts: np.ndarray, faces: np.ndarray, eps: float = 
 
 __all__ = [
     "build_standin", "ensure_standin_files", "standin_npz_path", "standin_notice", "standin_file_names",
-    "mirror_model", "mesh_report", "signed_volume", "count_self_intersections", "npz_bytes", "SHAPE_DIRECTIONS",
+    "mirror_model", "mesh_report", "count_self_intersections", "npz_bytes", "SHAPE_DIRECTIONS",
     "CONVENTION_NOTES", "NUM_VERTS", "NUM_FACES",
 ]

@@ -6,8 +6,8 @@ writes camera-frame metres (OpenCV axes) with outward-wound faces, and says so i
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

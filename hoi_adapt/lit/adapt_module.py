@@ -30,6 +30,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
 from hoi_adapt.checkpoints import format as ckpt_format
+from hoi_adapt.checkpoints.load import init_weights_from
 from hoi_adapt.lit import hparams
 from hoi_adapt.lit.batching import concat_batches, stream_batches
 from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
@@ -37,10 +38,13 @@ from hoi_adapt.lit.joint_metrics import JointAccumulator
 from hoi_adapt.lit.schedule import DONE, EST, GD, STAGE0, AdaptSchedule, Phase
 from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights, consistency_loss
 from hoi_adapt.losses.gan import GANLoss, ImagePool
+from hoi_adapt.losses.image_quality import l1, psnr, ssim
 from hoi_adapt.losses.translation import TranslationLoss, hand_region_mask
 from hoi_adapt.models.estimator import MeshEstimator
 from hoi_adapt.models.pipeline import AdaptPipeline, MeshGuidance
 from hoi_adapt.render.renderer import HandObjectRenderer
+from hoi_adapt.utils.errors import ConfigError
+from hoi_adapt.viz.drawing import adapt_panels
 
 SCHEDULE_KEY = "hoi_adapt_schedule"
 
@@ -127,13 +131,9 @@ class AdaptModule(pl.LightningModule):
         expected = 3 + (5 if guidance is not None else 0)
         first_conv = next((m for m in generator.modules() if isinstance(m, nn.Conv2d)), None)
         if first_conv is not None and first_conv.in_channels != expected:
-            from hoi_adapt.utils.errors import ConfigError
-
             raise ConfigError(f"generator takes {first_conv.in_channels} input channels but the configuration gives it "
                               f"{expected} (image{' + 5 mesh-guidance channels' if guidance is not None else ' only'})")
         if estimator_ckpt:
-            from hoi_adapt.checkpoints.load import init_weights_from
-
             init_weights_from(self.estimator, estimator_ckpt)
 
     # ------------------------------------------------------------------ setup
@@ -337,8 +337,6 @@ class AdaptModule(pl.LightningModule):
         self._val = {"final": JointAccumulator(), "first": JointAccumulator(), "quality": []}
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        from hoi_adapt.losses.image_quality import l1, psnr, ssim
-
         if dataloader_idx != 0:
             return
         with torch.no_grad():
@@ -369,8 +367,6 @@ class AdaptModule(pl.LightningModule):
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any], max_images: int = 6) -> torch.Tensor:
         """Per sample: input, rendering of the first mesh, translation, true hand-only twin, final mesh overlay."""
-        from hoi_adapt.viz.drawing import adapt_panels
-
         n = min(max_images, batch["image"].shape[0])
         sub = {k: (v[:n] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
         return adapt_panels(sub, self.pipeline(sub["image"], sub["K"]), self.estimator.hand_model.faces)

@@ -76,9 +76,9 @@ class HoiAdaptCLI(LightningCLI):
             self._run_id, self._run_flag = place_run(self.config[sub]["trainer"], self._resume if sub == "fit" else None)
 
     def before_fit(self) -> None:
-        from hoi_adapt.callbacks.run_info import RunInfo
-
         from pytorch_lightning.utilities import rank_zero_only
+
+        from hoi_adapt.callbacks.run_info import RunInfo
 
         folder = run_folder_of(self.trainer)  # no process group yet: this process's view (rank 0's is the one used)
         if rank_zero_only.rank == 0:
@@ -93,11 +93,6 @@ class HoiAdaptCLI(LightningCLI):
         if not any(isinstance(cb, RunInfo) for cb in self.trainer.callbacks):
             self.trainer.callbacks.append(RunInfo(seed=self.config.get(self.subcommand, {}).get("seed_everything"),
                                                   run_id=self._run_id))
-        from hoi_adapt.callbacks.fault_injection import kill_callback_from_env
-
-        kill = kill_callback_from_env()  # test-only (HOI_ADAPT_TEST_KILL_AT_STEP)
-        if kill is not None:
-            self.trainer.callbacks.append(kill)
 
     def _parse_ckpt_path(self) -> None:
         """Do not merge a checkpoint's ``hyper_parameters`` into the config (LightningCLI's default).

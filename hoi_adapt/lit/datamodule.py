@@ -7,8 +7,8 @@ replace the synthetic world purely by configuration.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from hoi_adapt.data.augment import SampleAugment
 from hoi_adapt.data.sampling import ResumableLoader, ResumableSampler, SeededSamples, stream_seed
 from hoi_adapt.data.streams import StreamSpec, as_stream_spec, build_stream_dataset, default_train_streams, default_val_streams
+from hoi_adapt.synth.generator import ensure_world
 from hoi_adapt.utils.errors import ConfigError
 
 COMBINED_MODES: tuple[str, ...] = ("max_size_cycle", "max_size", "min_size", "sequential")
@@ -97,8 +98,6 @@ class HOIDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.world_config and self.world:
-            from hoi_adapt.synth.generator import ensure_world
-
             ensure_world(self.world_config, self.world)
 
     def _build(self, specs: dict[str, StreamSpec], train: bool) -> dict[str, Dataset]:

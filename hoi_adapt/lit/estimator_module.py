@@ -14,6 +14,7 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from hoi_adapt.checkpoints import format as ckpt_format
+from hoi_adapt.checkpoints.load import init_weights_from
 from hoi_adapt.lit import hparams
 from hoi_adapt.lit.batching import concat_batches, stream_batches
 from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
@@ -21,6 +22,7 @@ from hoi_adapt.lit.joint_metrics import JointAccumulator
 from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
 from hoi_adapt.render.renderer import HandObjectRenderer
+from hoi_adapt.viz.drawing import estimator_panels
 
 TRAIN_STATE_KEY = "hoi_adapt_train_state"
 
@@ -90,8 +92,6 @@ class EstimatorModule(pl.LightningModule):
         self.val_metrics: list[JointAccumulator] = []
         self.guard = NonFiniteGuard(max_nonfinite)
         if init_ckpt:
-            from hoi_adapt.checkpoints.load import init_weights_from
-
             init_weights_from(self.estimator, init_ckpt)
 
     # ------------------------------------------------------------------ core
@@ -171,8 +171,6 @@ class EstimatorModule(pl.LightningModule):
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any], max_images: int = 8) -> torch.Tensor:
         """(N*cols, 3, H, W) panels in [0,1]: input, mesh overlay, predicted/GT 2D joints."""
-        from hoi_adapt.viz.drawing import estimator_panels
-
         n = min(max_images, batch["image"].shape[0])
         sub = {k: (v[:n] if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
         out = self.estimator(sub["image"], sub["K"])

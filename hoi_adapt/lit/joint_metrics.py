@@ -5,7 +5,8 @@ numbers logged while training are the numbers of the evaluation protocol.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hoi_adapt.utils.errors import ConfigError
+
 STAGE0, GD, EST, DONE = "stage0", "gd", "est", "done"
 
 
@@ -44,8 +46,6 @@ class AdaptSchedule:
     est_steps: int = 200
 
     def __post_init__(self) -> None:
-        from hoi_adapt.utils.errors import ConfigError
-
         if min(self.stage0_steps, self.rounds, self.gd_steps, self.est_steps) < 0:
             raise ConfigError(f"schedule lengths must be >= 0, got {self}")
 

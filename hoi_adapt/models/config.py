@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+from pathlib import Path
 from typing import Any, TypeVar
 
 from torch import nn
@@ -75,4 +76,26 @@ def build_network(config: Any, source: str = "checkpoint", **overrides: Any) -> 
         raise CheckpointError(source, f"unknown network class {class_path!r} (checkpoint from another version?)") from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise CheckpointError(source, f"{class_path!r} is not a network")
-    return cls(**{**config.get("init_args", {}), **overrides})
+    init_args = dict(config.get("init_args", {}))
+    for arg, only_value in getattr(cls, "RETIRED_ARGS", {}).items():  # recorded by older versions
+        if arg in init_args and init_args.pop(arg) != only_value:
+            raise CheckpointError(source, f"{class_path} was built with {arg}={config['init_args'][arg]!r}; this version only "
+                                          f"supports {only_value!r}")
+    return cls(**{**init_args, **overrides})
+
+
+def adapt_networks_from_config(config: str | Path, image_size: int) -> dict[str, Any]:
+    """Seeded, untrained estimator / generator / guidance of the demo adaptation config, for speed measurements.
+
+    The guidance is rendered at half the input size, the ratio the demo config uses (32 px for 64-px inputs);
+    speed does not depend on the weight values.
+    """
+    import torch
+    import yaml
+
+
+    args = yaml.safe_load(Path(config).read_text())["model"]["init_args"]
+    torch.manual_seed(0)
+    nets = {name: build_network(args[name], str(config)) for name in ("estimator", "generator")}
+    nets["guidance"] = build_network(args["guidance"], str(config), guidance_size=image_size // 2)
+    return {name: net.eval() for name, net in nets.items()}

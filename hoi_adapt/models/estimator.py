@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from pytorch3d.transforms import axis_angle_to_matrix, matrix_to_rotation_6d, rotation_6d_to_matrix
 from torch import nn
 
+from hoi_adapt.hand.model import HandModel
+from hoi_adapt.hand.pose_sampler import base_orient
 from hoi_adapt.models.backbone import ResNetBackbone
 from hoi_adapt.models.config import record_init
 from hoi_adapt.render.cameras import backproject
@@ -54,7 +56,7 @@ class EstimatorOutput:
     keypoint_confidence: torch.Tensor  # (B,21) heatmap peaks in [0,1]
     iterations: list[dict[str, torch.Tensor]] = field(default_factory=list)  # params after each refinement
 
-    def detach(self) -> "EstimatorOutput":
+    def detach(self) -> EstimatorOutput:
         values = {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
         values["iterations"] = [{k: v.detach() for k, v in it.items()} for it in self.iterations]
         return EstimatorOutput(**values)
@@ -185,11 +187,14 @@ class MeshEstimator(nn.Module):
         num_iterations: refinement steps of the regressor (the method uses 3).
         mano_path: MANO file/folder; None uses the built-in stand-in hand model.
         tip_preset: fingertip vertex preset of the skeleton (see ``hand.joint_maps``).
-        joint_order: order of the returned 21 joints (and of the heatmaps).
         hand_span: metres; sets the depth prior (the depth at which such a hand spans the crop width).
         camera: ``"solve"`` (translation fitted to the heatmap keypoints in closed form) or ``"regress"``.
         softargmax_beta: sharpness of the soft-argmax that reads keypoints off the heatmaps.
     """
+
+    # Joints and heatmaps are always in OpenPose order (what losses, metrics and every output assume); converting
+    # to another order happens at the edges. Checkpoints of older versions recorded this argument.
+    RETIRED_ARGS = {"joint_order": "openpose"}
 
     def __init__(
         self,
@@ -200,13 +205,11 @@ class MeshEstimator(nn.Module):
         num_iterations: int = 3,
         mano_path: str | None = None,
         tip_preset: str = "smplx",
-        joint_order: str = "openpose",
         hand_span: float = 0.22,
         camera: str = "solve",
         softargmax_beta: float = 20.0,
     ) -> None:
         super().__init__()
-        from hoi_adapt.hand.model import HandModel
 
         if camera not in CAMERA_MODES:
             raise ConfigError(f"MeshEstimator: camera must be one of {CAMERA_MODES}, got {camera!r}")
@@ -218,7 +221,7 @@ class MeshEstimator(nn.Module):
         self.evidence_encoder = EvidenceEncoder(evidence_width, 128)
         feat_dim = self.backbone.channels[3] + 128 + NUM_JOINTS * 3  # pooled image, evidence, keypoints + confidence
         self.regressor = IterativeRegressor(feat_dim, POSE_6D + NUM_BETAS + self.num_cam, regressor_hidden, num_iterations)
-        self.hand_model = HandModel(model_path=mano_path, side="right", tip_preset=tip_preset, joint_order=joint_order)
+        self.hand_model = HandModel(model_path=mano_path, side="right", tip_preset=tip_preset)
         self.hand_span = hand_span
         self.register_buffer("init_params", self._initial_params(), persistent=False)
         self.register_buffer("image_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
@@ -226,8 +229,6 @@ class MeshEstimator(nn.Module):
 
     def _initial_params(self) -> torch.Tensor:
         """Mean parameters: fingers up with the palm to the camera, the model's relaxed mean pose, mean shape."""
-        from hoi_adapt.hand.pose_sampler import base_orient
-
         global_rot = torch.as_tensor(base_orient(self.hand_model.side), dtype=torch.float32)[None]
         relaxed = axis_angle_to_matrix(self.hand_model.hands_mean.detach().float().view(15, 3))
         pose6d = matrix_to_rotation_6d(torch.cat([global_rot, relaxed], dim=0)).reshape(1, -1)

@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hoi_adapt.models.config import record_init
+from hoi_adapt.models.config import network_config, record_init
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
 from hoi_adapt.render.cameras import resize_intrinsics
+from hoi_adapt.render.renderer import HandObjectRenderer
 
 GUIDANCE_CHANNELS = 5  # silhouette, depth, shaded RGB
 
@@ -38,7 +39,6 @@ class MeshGuidance(nn.Module):
     def __init__(self, guidance_size: int = 64, depth_range: float = 0.2,
                  default_skin: tuple[float, float, float] = (0.8, 0.6, 0.5), tile_size: int | None = 16) -> None:
         super().__init__()
-        from hoi_adapt.render.renderer import HandObjectRenderer
 
         self.guidance_size = guidance_size
         self.renderer = HandObjectRenderer(image_size=(guidance_size, guidance_size), faces_per_pixel=1, depth_range=depth_range,
@@ -123,8 +123,6 @@ class AdaptPipeline(nn.Module):
 
 
 def pipeline_config(pipeline: AdaptPipeline) -> dict[str, Any]:
-    from hoi_adapt.models.config import network_config
-
     return {
         "estimator": network_config(pipeline.estimator),
         "generator": network_config(pipeline.generator),

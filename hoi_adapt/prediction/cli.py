@@ -2,24 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
-
-import numpy as np
-
-from hoi_adapt.data import crop as C
-from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
-from hoi_adapt.utils.io import file_digest
-from hoi_adapt.utils.results import check_same_result
+from typing import Any
 
 from hoi_adapt.prediction.core import iter_predictions
 from hoi_adapt.prediction.inputs import PredictWarning, parse_box, parse_K
 from hoi_adapt.prediction.schema import INDEX_FILE
+from hoi_adapt.utils.errors import HoiAdaptError
 
 
 def build_parser() -> argparse.ArgumentParser:

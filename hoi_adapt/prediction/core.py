@@ -1,28 +1,35 @@
 """The predict API: two passes (automatic crop, then the estimate), mapped back to each original image and camera."""
 from __future__ import annotations
 
-import argparse
-import json
-import re
-import sys
-import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
+from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
+from hoi_adapt.checkpoints.predictor import load_predictor
 from hoi_adapt.data import crop as C
-from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
-from hoi_adapt.utils.io import file_digest
-from hoi_adapt.utils.results import check_same_result
-
-from hoi_adapt.checkpoints.load import checkpoint_input_size
+from hoi_adapt.hand import joint_maps
 from hoi_adapt.prediction.geometry import CROP_SCALE, box_from_mask, mirror_affine
-from hoi_adapt.prediction.inputs import DEFAULT_FOCAL_FACTOR, InputImage, _warn, collect_inputs
+from hoi_adapt.prediction.inputs import (
+    DEFAULT_FOCAL_FACTOR,
+    InputImage,
+    _box_spec,
+    _check_box_in_image,
+    _K_spec,
+    _warn,
+    collect_inputs,
+    default_intrinsics,
+)
 from hoi_adapt.prediction.schema import IDENTITY_FIELDS, SCHEMA, SCHEMA_VERSION
 from hoi_adapt.prediction.writer import _check_outputs, write_prediction
 from hoi_adapt.render.cameras import project
+from hoi_adapt.utils.errors import ConfigError
+from hoi_adapt.utils.results import check_same_result
+from hoi_adapt.viz.drawing import to_uint8
 
 DEFAULT_INPUT_SIZE = 128
 MIN_INPUT_SIZE = 32
@@ -98,12 +105,9 @@ def _first_pass_boxes(predictor: Any, jobs: list[_Job], size: int, device: Any) 
 def _result(job: _Job, out: dict[str, np.ndarray], i: int, A_net: np.ndarray, crop: np.ndarray, K_crop: np.ndarray,
             ctx: dict[str, Any]) -> dict[str, Any]:
     """Map one image's network outputs back to its original image and camera."""
-    from hoi_adapt.hand import joint_maps
-
     height, width = job.image.shape[:2]
-    perm = ctx["to_openpose"]
     faces = ctx["faces"]
-    joints3d = out["joints3d"][i].astype(np.float64)[perm]
+    joints3d = out["joints3d"][i].astype(np.float64)
     vertices = out["vertices"][i].astype(np.float64)
     pose = np.concatenate([out["global_orient"][i], out["hand_pose"][i]]).astype(np.float64)
     transl = out["transl"][i].astype(np.float64)
@@ -135,16 +139,14 @@ def _result(job: _Job, out: dict[str, np.ndarray], i: int, A_net: np.ndarray, cr
         "checkpoint": ctx["checkpoint"], "adapt": ctx["adapt"],
     }
     if ctx["adapt"]:
-        first3d = out["first_joints3d"][i].astype(np.float64)[perm]
+        first3d = out["first_joints3d"][i].astype(np.float64)
         first3d = C.flip_points_3d(first3d) if job.left else first3d
         rec["first_pass"] = {"joints3d": first3d, "joints2d": project(first3d, job.K)}
     # In-memory extras (not in the JSON): mesh arrays and what the network saw.
     rec["vertices"], rec["faces"] = vertices, np.asarray(faces, dtype=np.int64)
     rec["crop_image"], rec["crop_K"] = crop, K_crop
-    rec["crop_joints2d"] = out["joints2d"][i].astype(np.float64)[perm]
+    rec["crop_joints2d"] = out["joints2d"][i].astype(np.float64)
     if ctx["adapt"]:
-        from hoi_adapt.viz.drawing import to_uint8
-
         hand_only = to_uint8(out["translated"][i].transpose(1, 2, 0))
         rec["hand_only_image"] = C.flip_image(hand_only) if job.left else hand_only
     return rec
@@ -156,11 +158,6 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
                      progress: bool = False, overwrite: bool = False) -> Iterator[dict[str, Any]]:
     """Like :func:`predict`, one result at a time (constant memory for large folders)."""
     from tqdm.auto import tqdm
-
-    from hoi_adapt.hand import joint_maps
-    from hoi_adapt.checkpoints.predictor import load_predictor
-    from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
-    from hoi_adapt.checkpoints.load import checkpoint_sha256, read_checkpoint
 
     if int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -184,7 +181,6 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
     hand_model = predictor.estimator.hand_model
     ctx = {
         "size": size, "adapt": bool(adapt), "faces": hand_model.faces.detach().cpu().numpy().astype(np.int64),
-        "to_openpose": joint_maps.permutation(hand_model.joint_order, "openpose"),
         "hand_model": hand_model.describe(),
         "checkpoint": {"path": str(ckpt), "sha256": checkpoint_sha256(ckpt),
                        "kind": str(ckpt_dict[CHECKPOINT_KEY].get("kind", "unknown"))},

@@ -1,21 +1,9 @@
 """Crop geometry of predict: the box scale, mirroring and the automatic box from the estimator's hand mask."""
 from __future__ import annotations
 
-import argparse
-import json
-import re
-import sys
-import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
-
 import numpy as np
 
 from hoi_adapt.data import crop as C
-from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
-from hoi_adapt.utils.io import file_digest
-from hoi_adapt.utils.results import check_same_result
 
 CROP_SCALE = 1.3
 MASK_THRESHOLD = 0.5

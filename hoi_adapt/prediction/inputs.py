@@ -1,23 +1,19 @@
 """Inputs of ``hoi-adapt predict``: image files and folders, cameras (K) and hand boxes, checked with clear errors."""
 from __future__ import annotations
 
-import argparse
-import json
-import re
-import sys
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from hoi_adapt.data import crop as C
-from hoi_adapt.utils.errors import ConfigError, DataFileError, HoiAdaptError
-from hoi_adapt.utils.io import file_digest
-from hoi_adapt.utils.results import check_same_result
-
+from hoi_adapt.data.image_io import IMAGE_EXTENSIONS, read_image
+from hoi_adapt.prediction.index import FolderIndex
 from hoi_adapt.prediction.schema import INDEX_FILE
+from hoi_adapt.utils.errors import ConfigError, DataFileError
+from hoi_adapt.utils.io import read_json
 
 DEFAULT_FOCAL_FACTOR = 1.2  # COLMAP ImageReaderOptions.default_focal_length_factor
 
@@ -115,16 +111,6 @@ def _check_box_in_image(box: np.ndarray, height: int, width: int, where: str) ->
         raise ConfigError(f"{where}: box {box.tolist()} lies outside the {width}x{height} image")
 
 
-def _load_json(path: str | Path, what: str) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(path, f"{what} file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataFileError(path, f"not a valid JSON {what} file ({exc})") from None
-
-
 class _PerImage:
     """A value for all images, or per-image entries keyed by file name / path / stem (``"*"``: the rest)."""
 
@@ -134,7 +120,7 @@ class _PerImage:
         self.source = source
         self.used: set[str] = set()
 
-    def get(self, item: "InputImage") -> tuple[Any, str | None]:
+    def get(self, item: InputImage) -> tuple[Any, str | None]:
         if self.single is not None:
             return self.single, self.source
         for key in item.keys():
@@ -155,7 +141,7 @@ def _K_spec(K: Any) -> _PerImage:
     if K is None:
         return _PerImage()
     if isinstance(K, Path) or (isinstance(K, str) and K.lower().endswith(".json")):
-        data = _load_json(K, "intrinsics")
+        data = read_json(K, "intrinsics")
         where = str(K)
         if isinstance(data, Mapping) and not {"fx", "fy", "cx", "cy"} <= set(data):
             mapping = {str(k): _K_from_value(v, f"{where}: entry {k!r}") for k, v in data.items()}
@@ -171,7 +157,7 @@ def _box_spec(boxes: Any) -> _PerImage:
     if boxes is None:
         return _PerImage()
     if isinstance(boxes, Path) or (isinstance(boxes, str) and boxes.lower().endswith(".json")):
-        data = _load_json(boxes, "boxes")
+        data = read_json(boxes, "boxes")
         if not isinstance(data, Mapping):
             raise DataFileError(boxes, "a boxes file maps image file names to [x0, y0, x1, y1]")
         mapping = {str(k): (None if v is None else _check_box_shape(v, f"{boxes}: entry {k!r}")) for k, v in data.items()}
@@ -204,16 +190,13 @@ class InputImage:
     def load(self) -> np.ndarray:
         if self.array is not None:
             return self.array
-        from hoi_adapt.data.image_io import read_image
 
         assert self.path is not None
         return read_image(self.path)
 
 
 def _image_files(folder: Path) -> list[Path]:
-    from hoi_adapt.data.image_io import IMAGE_EXTENSIONS
-
-    ours = set(_Index.read(folder).outputs()) if (folder / INDEX_FILE).is_file() else set()
+    ours = set(FolderIndex.read(folder).outputs()) if (folder / INDEX_FILE).is_file() else set()
     files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and p.name not in ours]
     if not files:
         raise DataFileError(folder, f"no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")

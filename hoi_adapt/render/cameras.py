@@ -23,7 +23,7 @@ to NDC with the same ``min(H, W) / 2`` scale on both axes that the rasteriser us
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

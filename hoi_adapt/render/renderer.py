@@ -21,8 +21,9 @@ device-bound state and ``.to(device)`` needs no override.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Literal, Union
 
 import torch
 from pytorch3d.ops import interpolate_face_attributes

@@ -8,8 +8,9 @@ device-bound state (the ``MeshRenderer.to`` pitfall, style.md §2.2).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Literal, Sequence, Union
+from typing import Literal, Union
 
 import torch
 from pytorch3d.renderer import DirectionalLights, Materials, PointLights

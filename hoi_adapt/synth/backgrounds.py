@@ -10,6 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hoi_adapt.data.image_io import read_image
+from hoi_adapt.utils.errors import DataFileError
+
 KINDS: tuple[str, ...] = ("gradient", "blobs", "noise", "stripes", "clutter", "checker")
 
 
@@ -65,8 +68,6 @@ class BackgroundFolder:
     SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
     def __init__(self, folder: str | Path) -> None:
-        from hoi_adapt.utils.errors import DataFileError
-
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DataFileError(self.folder, "background folder not found")
@@ -75,8 +76,6 @@ class BackgroundFolder:
             raise DataFileError(self.folder, f"no images ({', '.join(self.SUFFIXES)}) in background folder")
 
     def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        from hoi_adapt.data.image_io import read_image
-
         img = read_image(self.files[int(rng.integers(len(self.files)))]).astype(np.float32) / 255.0
         h, w = img.shape[:2]
         side = int(min(h, w) * rng.uniform(0.4, 1.0))

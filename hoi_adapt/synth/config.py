@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hoi_adapt.synth.styles import DomainStyle, default_source_style, default_target_style
+from hoi_adapt.utils.errors import ConfigError
 
 DEFAULT_POSE_MIX: dict[str, float] = {"power": 0.3, "pinch": 0.15, "tripod": 0.15, "relaxed": 0.15, "open": 0.15, "spread": 0.1}
 
@@ -106,8 +107,6 @@ class WorldConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def validate(self) -> None:
-        from hoi_adapt.utils.errors import ConfigError
-
         names = [s.name for s in self.splits]
         if len(set(names)) != len(names):
             raise ConfigError(f"split names must be unique, got {names}")

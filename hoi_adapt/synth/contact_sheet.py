@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 
 from hoi_adapt.data.formats import world as fmt
+from hoi_adapt.data.image_io import read_image
 from hoi_adapt.utils.errors import DataFileError
 from hoi_adapt.utils.io import atomic_path
+from hoi_adapt.viz.drawing import draw_skeleton
 
 CELL = 176  # displayed side of every image (pixels)
 LABEL_W = 190
@@ -40,8 +42,6 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.48,
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from hoi_adapt.data.image_io import read_image
-
     return read_image(path)
 
 
@@ -61,8 +61,6 @@ def _upscale(img: np.ndarray, nearest: bool = False) -> np.ndarray:
 
 
 def _keypoint_panel(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    from hoi_adapt.viz.drawing import draw_skeleton
-
     s = CELL / img.shape[1]
     big = (_upscale(img).astype(np.float32) * 0.75 + 255 * 0.25).astype(np.uint8)  # lighten: bones stand out
     return draw_skeleton(big, (np.asarray(uv, np.float64) + 0.5) * s - 0.5, thickness=2)

@@ -15,23 +15,29 @@ import json
 import multiprocessing as mp
 import os
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
 from hoi_adapt.data.formats import world as fmt
+from hoi_adapt.hand.model import HandModel
+from hoi_adapt.hand.pose_sampler import PoseSampler
+from hoi_adapt.render.renderer import HandObjectRenderer
+from hoi_adapt.render.shading import Lighting
 from hoi_adapt.synth.backgrounds import BackgroundFolder, procedural_background
-from hoi_adapt.synth.config import SplitSpec, WorldConfig
+from hoi_adapt.synth.config import SplitSpec, WorldConfig, world_config_from_dict
 from hoi_adapt.synth.grasp import place_object
 from hoi_adapt.synth.objects import make_object, texture_colors
 from hoi_adapt.synth.styles import DomainStyle, sample_appearance
 from hoi_adapt.synth.views import crop_intrinsics, estimate_occlusion
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.io import atomic_path, write_json_atomic
+from hoi_adapt.version import __version__
 
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 
@@ -66,10 +72,6 @@ class WorldRenderer:
     """Per-process state: hand models, pose samplers, renderers (built once per worker)."""
 
     def __init__(self, cfg: WorldConfig) -> None:
-        from hoi_adapt.hand.model import HandModel
-        from hoi_adapt.hand.pose_sampler import PoseSampler
-        from hoi_adapt.render.renderer import HandObjectRenderer
-
         self.cfg = cfg
         self.models = {side: HandModel(cfg.mano_path, side=side) for side in ("right", "left")}
         self.samplers = {side: PoseSampler(m, seed=0) for side, m in self.models.items()}
@@ -142,7 +144,6 @@ class WorldRenderer:
 
         app = sample_appearance(style, rng)
         skin = app.skin_rgb[None] * (1.0 + style.skin_variation * self.skin_pattern[:, None] * rng.uniform(0.5, 1.5))
-        from hoi_adapt.render.shading import Lighting
 
         light = Lighting(kind="directional", direction=tuple(-app.light_dir), ambient=tuple(app.ambient),
                          diffuse=tuple(app.diffuse), specular=tuple(app.specular), shininess=float(rng.uniform(8, 40)))
@@ -176,8 +177,6 @@ class WorldRenderer:
         return [results[k] for k in range(len(scenes))]
 
     def _render_side(self, split: SplitSpec, scenes: list[SceneSample], members: list[int], side: str) -> dict[int, dict[str, Any]]:
-        from hoi_adapt.render.shading import Lighting
-
         model = self.models[side]
         f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
         with torch.no_grad():
@@ -265,7 +264,6 @@ _WORKER: WorldRenderer | None = None
 def _worker_init(cfg_dict: dict[str, Any]) -> None:
     global _WORKER
     torch.set_num_threads(1)  # identical arithmetic in every worker, whatever their number
-    from hoi_adapt.synth.config import world_config_from_dict
 
     _WORKER = WorldRenderer(world_config_from_dict(cfg_dict))
 
@@ -310,8 +308,6 @@ def _merge_split(root: Path, split: SplitSpec, chunk_size: int) -> None:
 
 
 def _world_record(cfg: WorldConfig) -> dict[str, Any]:
-    from hoi_adapt import __version__
-
     return {"format_version": fmt.FORMAT_VERSION, "generator": f"hoi_adapt {__version__}", "fingerprint": cfg.fingerprint(),
             "hand_model": "built-in stand-in (not MANO)" if cfg.mano_path is None else str(cfg.mano_path), "config": cfg.to_dict()}
 
@@ -387,7 +383,6 @@ def load_world_config(path: str | Path) -> WorldConfig:
     """Read a synth YAML (``configs/synth/*.yaml``); unknown keys are errors naming the key."""
     import yaml
 
-    from hoi_adapt.synth.config import world_config_from_dict
 
     path = Path(path)
     if not path.is_file():

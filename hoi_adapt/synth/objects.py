@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hoi_adapt.utils.mesh import signed_volume
+
 FAMILIES: tuple[str, ...] = ("sphere", "ellipsoid", "cylinder", "capsule", "box", "cone", "torus", "bottle")
 
 
@@ -82,12 +84,6 @@ def torus_mesh(major: float, minor: float, rings: int = 16, sides: int = 8) -> t
         faces = faces[:, ::-1].copy()
     uv = np.stack([np.repeat(i / rings, sides), np.tile(j / sides, rings)], axis=1)
     return verts, faces, uv
-
-
-def signed_volume(verts: np.ndarray, faces: np.ndarray) -> float:
-    """Volume enclosed by a closed mesh; positive iff faces wind outward."""
-    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
-    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
 def _arc(n: int, z0: float, z1: float, r: float, cap: float) -> tuple[np.ndarray, np.ndarray]:

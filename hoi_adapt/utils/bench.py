@@ -6,9 +6,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from hoi_adapt.utils.io import atomic_path, write_json_atomic
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "experiments" / "results"
-ADAPT_CONFIG = REPO / "configs" / "adapt" / "demo.yaml"
 
 
 def machine_info() -> dict[str, Any]:
@@ -34,8 +35,6 @@ def machine_info() -> dict[str, Any]:
 
 def write_result_files(json_path: Path, result: dict[str, Any], markdown: str) -> tuple[Path, Path]:
     """``json_path`` and its ``.md`` sibling, written atomically (an interrupted benchmark leaves the old ones)."""
-    from hoi_adapt.utils.io import atomic_path, write_json_atomic
-
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(json_path, result)
     with atomic_path(json_path.with_suffix(".md")) as tmp:
@@ -52,21 +51,3 @@ def write_results(name: str, result: dict[str, Any], markdown_lines: list[str], 
                                         f"torch {info['torch']}, pytorch3d {info['pytorch3d']}.\n")
     print(text)
     return write_result_files(folder / f"{name}.json", {**result, "machine": info}, text)
-
-
-def demo_adapt_networks(image_size: int, config: Path = ADAPT_CONFIG) -> dict[str, Any]:
-    """Seeded, untrained estimator / generator / guidance of the demo adaptation config, for speed measurements.
-
-    The guidance is rendered at half the input size, the ratio the demo config uses (32 px for 64-px inputs);
-    speed does not depend on the weight values.
-    """
-    import torch
-    import yaml
-
-    from hoi_adapt.models.config import build_network
-
-    args = yaml.safe_load(config.read_text())["model"]["init_args"]
-    torch.manual_seed(0)
-    nets = {name: build_network(args[name], str(config)) for name in ("estimator", "generator")}
-    nets["guidance"] = build_network(args["guidance"], str(config), guidance_size=image_size // 2)
-    return {name: net.eval() for name, net in nets.items()}

@@ -5,11 +5,14 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
+
+from hoi_adapt.utils.errors import DataFileError
 
 
 @contextmanager
@@ -96,3 +99,14 @@ def jsonable(x: Any) -> Any:
     if x is None or isinstance(x, str):
         return x
     return str(x)
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """A user's JSON file, or one ``DataFileError`` naming it and saying what is wrong (``what``: its role)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(path, f"{what} file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFileError(path, f"not a valid JSON {what} file ({exc})") from None

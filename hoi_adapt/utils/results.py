@@ -9,8 +9,9 @@ allow it (another output folder, or an explicit overwrite).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from hoi_adapt.utils.errors import ConfigError
 

@@ -7,6 +7,11 @@ import cv2
 import numpy as np
 import torch
 
+from hoi_adapt.data.image_io import write_png
+from hoi_adapt.hand.model import HandModel
+from hoi_adapt.hand.pose_sampler import PoseSampler, base_orient
+from hoi_adapt.render.renderer import HandObjectRenderer
+
 POSE_KINDS: tuple[str, ...] = ("open", "relaxed", "spread", "power", "pinch", "tripod")
 VIEWS: dict[str, tuple[float, float, float]] = {  # extra rotation (axis-angle) after the palm-to-camera base view
     "palm": (0.0, 0.0, 0.0),
@@ -17,10 +22,6 @@ VIEWS: dict[str, tuple[float, float, float]] = {  # extra rotation (axis-angle) 
 
 def render_pose_grid(model_path: str | Path | None = None, side: str = "right", size: int = 160, seed: int = 0) -> np.ndarray:
     """(rows*size, cols*size, 3) uint8: one row per view, one column per pose kind, labelled."""
-    from hoi_adapt.hand.model import HandModel
-    from hoi_adapt.hand.pose_sampler import PoseSampler, base_orient
-    from hoi_adapt.render.renderer import HandObjectRenderer
-
     model = HandModel(None if model_path is None else str(model_path), side=side)
     sampler = PoseSampler(model, seed=seed)
     poses = np.stack([sampler.relaxed_pose() if k == "relaxed" else sampler.sample(1, k)[0] for k in POSE_KINDS])

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hoi_adapt.data.datasets.base import HandDataset, LayoutEntry, RawRecord
+from hoi_adapt.data.formats.adapted import read_export
 from hoi_adapt.data.image_io import read_mask
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
@@ -46,8 +47,6 @@ class AdaptedDataset(HandDataset):
     PSEUDO_LABELS: ClassVar[bool] = True
 
     def __init__(self, root: str | Path, split: str = "all", *, min_confidence: float = 0.0, **kwargs: Any) -> None:
-        from hoi_adapt.data.formats.adapted import read_export
-
         root_p = Path(root).expanduser()
         if not root_p.is_dir():
             raise DataFileError(root_p, "adapted (export) folder not found", "pass the --out folder of 'hoi-adapt export'")

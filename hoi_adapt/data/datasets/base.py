@@ -29,19 +29,21 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from hoi_adapt.data import crop as C
-from hoi_adapt.render.cameras import project
 from hoi_adapt.data.image_io import is_image_file, read_image
 from hoi_adapt.data.schema import NUM_JOINTS, empty_sample, validate_sample
 from hoi_adapt.hand import joint_maps
+from hoi_adapt.paths import cache_dir
+from hoi_adapt.render.cameras import project
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 from hoi_adapt.utils.io import atomic_path
 
@@ -376,8 +378,6 @@ class HandDataset(Dataset):
         warnings.warn(f"{self.name}: {message}", stacklevel=3)
 
     def _cache_path(self) -> Path:
-        from hoi_adapt.paths import cache_dir
-
         base = self.cache_dir if self.cache_dir is not None else cache_dir()
         key = json.dumps({"root": str(self.root), "version": self.INDEX_VERSION, "split": self.split,
                           "options": self._index_options()}, sort_keys=True, default=str)

@@ -27,8 +27,9 @@ Uncertainties and how they are handled ([U] in datasets.md):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

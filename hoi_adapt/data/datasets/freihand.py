@@ -25,9 +25,10 @@ FreiHAND frames show grasped objects, but this is not annotated.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -28,8 +28,9 @@ Samples' ``sequence`` is ``"<Seq>/<camera>"``. Splits: ``test`` = B1Counting + B
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np

@@ -10,8 +10,9 @@ hand-only image comes along, and whether pose labels are visible:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -19,10 +20,10 @@ import torch
 from torch.utils.data import Dataset
 
 from hoi_adapt.data.crop import flip_horizontal
+from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.data.schema import empty_sample
 from hoi_adapt.render.cameras import resize_intrinsics
-from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.utils.errors import ConfigError, DataFileError
 
 
