@@ -73,7 +73,7 @@ def main() -> None:
         # the scale first, then the row's switches (a row may remove what the scale configures, e.g. the guidance)
         overrides = [*scale["adapt"], "-c", str(row_cfg), f"--model.init_args.estimator_ckpt={stage0}"]
         adapted[label] = steps.run(name, {"cfg": Path(adapt_cfg).read_text(), "row": row_cfg.read_text(), "o": overrides},
-                                   lambda: run_fit(adapt_cfg, out / name, world, overrides))
+                                   lambda name=name, overrides=overrides: run_fit(adapt_cfg, out / name, world, overrides))
 
     from hoi_adapt.eval.runner import ModelSpec, evaluate_checkpoints
     from hoi_adapt.eval.translation import translation_quality

@@ -29,10 +29,10 @@ def all_roots(tmp_path_factory):
 
 
 def test_registry():
-    assert list(dataset_names()) == ["synthetic", "dexter_object", "egodexter", "stb", "rhd", "freihand", "ho3d", "obman", "adapted"]
+    assert list(dataset_names()) == ["dexter_object", "egodexter", "stb", "rhd", "freihand", "ho3d", "obman", "adapted", "synthetic"]
     assert all(e.loader.name == n for n, e in REGISTRY.items() if n != "synthetic")
     assert REGISTRY["synthetic"].loader is SyntheticHandDataset
-    with pytest.raises(ConfigError, match=r"unknown dataset 'dexter'; known datasets: synthetic, dexter_object \(do, dexter\+object, d\+o\), egodexter"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'dexter'; known datasets: dexter_object \(do, dexter\+object, d\+o\), egodexter"):
         build_dataset("dexter", "/tmp", "test")
 
 

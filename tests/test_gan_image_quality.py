@@ -19,7 +19,7 @@ def _ssim_reference(x: np.ndarray, y: np.ndarray, size: int = 11, sigma: float =
     c1, c2 = 0.01**2, 0.03**2
     r = size // 2
     vals = []
-    for xc, yc in zip(x, y):  # channels
+    for xc, yc in zip(x, y, strict=True):  # channels
         def f(im: np.ndarray) -> np.ndarray:
             return ndimage.correlate(im, g, mode="constant")[r:-r, r:-r]
         mx, my = f(xc), f(yc)
@@ -73,7 +73,7 @@ def test_ssim_drops_with_noise_and_is_symmetric(pair) -> None:
     noise = torch.randn(x.shape, generator=g, dtype=torch.float64)
     scores = [ssim(x, (x + s * noise)).item() for s in (0.0, 0.02, 0.1, 0.3)]
     assert scores[0] == pytest.approx(1.0)
-    assert all(a > b for a, b in zip(scores, scores[1:]))
+    assert all(a > b for a, b in zip(scores, scores[1:], strict=False))
     assert ssim(x, y).item() == pytest.approx(ssim(y, x).item(), abs=1e-12)
 
 

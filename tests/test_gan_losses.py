@@ -122,7 +122,7 @@ def test_pool_is_filled_first_and_returns_detached() -> None:
     torch.testing.assert_close(out, x.detach())  # while filling, the new images come back
     assert not out.requires_grad
     x.data.add_(1.0)  # stored copies do not alias the caller's tensor
-    assert all(not torch.equal(s, xi) for s, xi in zip(pool.images, x.detach()))
+    assert all(not torch.equal(s, xi) for s, xi in zip(pool.images, x.detach(), strict=True))
 
 
 def test_pool_is_deterministic_and_state_round_trips() -> None:
@@ -139,12 +139,12 @@ def test_pool_is_deterministic_and_state_round_trips() -> None:
     restored.load_state_dict(state)
     torch.set_rng_state(rng)
     got = [restored.query(b) for b in batches[12:]]
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         assert torch.equal(e, g)
     # Without the saved history the continuation differs.
     fresh = ImagePool(size=8)
     torch.set_rng_state(rng)
-    assert any(not torch.equal(e, fresh.query(b)) for e, b in zip(expected, batches[12:]))
+    assert any(not torch.equal(e, fresh.query(b)) for e, b in zip(expected, batches[12:], strict=False))
 
 
 def test_pool_state_errors() -> None:

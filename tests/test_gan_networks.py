@@ -109,7 +109,7 @@ def test_generator_seeded_construction_is_reproducible() -> None:
     a = UNetGenerator(base_channels=8)
     torch.manual_seed(5)
     b = UNetGenerator(base_channels=8)
-    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert torch.equal(pa, pb), na
 
 

@@ -56,7 +56,7 @@ def test_ensure_rewrites_a_different_file(tmp_path):
 
 
 def test_two_processes_racing(tmp_path):
-    code = "from hoi_adapt.hand.standin import ensure_standin_files as e; e(r'%s', verify=True)" % tmp_path
+    code = f"from hoi_adapt.hand.standin import ensure_standin_files as e; e(r'{tmp_path}', verify=True)"
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE) for _ in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=120)
@@ -124,7 +124,7 @@ def test_skinning_and_regressor(right):
     np.testing.assert_allclose(_joints(right), right["J"], atol=1e-15)
     # every joint drives some vertices, and the tips are driven by the distal joints
     assert (W.max(0) > 0.9).all()
-    for tip, j3 in zip(TIPS, (15, 3, 6, 12, 9)):
+    for tip, j3 in zip(TIPS, (15, 3, 6, 12, 9), strict=True):
         assert W[tip, j3] > 0.99
 
 
@@ -174,7 +174,7 @@ def test_tip_presets_land_on_fingertips(right):
             assert np.linalg.norm(p - pole) < 0.010, (name, finger)
             assert (p - J[dips[finger]]) @ axis > 0.7 * axis @ axis, (name, finger)  # beyond the DIP, near the end
     # the smplx tip is the extreme point of its finger along the finger direction
-    for finger, (j3, tip) in enumerate(zip(dips, TIPS)):
+    for finger, (j3, tip) in enumerate(zip(dips, TIPS, strict=True)):
         d = v[tip] - J[j3]
         segment = right["weights"][:, j3] > 0.5  # the distal segment of this finger
         assert (v[segment] @ d).max() == pytest.approx(v[tip] @ d), finger

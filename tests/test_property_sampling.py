@@ -77,7 +77,7 @@ def test_resuming_from_any_batch_replays_the_same_batches_and_randomness(n, b, t
     tail = batches(resumed, total - k) if total - k else []
     got = head + tail
     assert len(got) == len(whole)
-    for a, c in zip(whole, got):
+    for a, c in zip(whole, got, strict=False):
         assert torch.equal(a, c)  # same indices, same per-sample random draw
     assert resumed.state_dict() == make_state_after(make, total)
 
@@ -104,7 +104,7 @@ def test_workers_and_the_global_rng_do_not_change_batches():
 
     reference = run(0, 0)
     for other in (run(0, 99), run(2, 0)):
-        assert all(torch.equal(a, b) for a, b in zip(reference, other))
+        assert all(torch.equal(a, b) for a, b in zip(reference, other, strict=True))
 
 
 def test_seeded_samples_leave_the_callers_rng_alone():

@@ -1,7 +1,7 @@
 """Fault injection: ``hoi-adapt fit`` SIGKILLed mid-phase resumes from its last checkpoint to the same weights.
 
-The killed run is a real subprocess (``HOI_ADAPT_TEST_KILL_AT_STEP``: SIGKILL inside a training step, no
-clean-up runs); the uninterrupted and the resumed runs go through the same CLI in this process. On CPU with
+The killed run is a real subprocess (``tests/fault_injection.py``'s KillAtStep callback: SIGKILL inside a
+training step, no clean-up runs); the uninterrupted and the resumed runs go through the same CLI in this process. On CPU with
 ``num_workers=0`` the resumed weights equal the uninterrupted ones exactly: same data order (resumable
 loaders), same augmentation (per-sample seeds), same dropout/ImagePool draws (RNG in the checkpoint).
 The configs are the shipped ``configs/estimator/demo.yaml`` and ``configs/adapt/demo.yaml``, shrunk.
@@ -122,7 +122,7 @@ def test_stage0_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tiny_world
     assert positions == reference["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     assert [(p["pass"], p["batch"]) for p in positions] == [(1, 1), (2, 0)]  # an epoch ended after step 3
     assert_same_weights(reference["state_dict"], final["state_dict"])
-    for a, b in zip(reference["optimizer_states"][0]["state"].values(), final["optimizer_states"][0]["state"].values()):
+    for a, b in zip(reference["optimizer_states"][0]["state"].values(), final["optimizer_states"][0]["state"].values(), strict=True):
         torch.testing.assert_close(b["exp_avg"], a["exp_avg"], rtol=0, atol=1e-6)
 
 
@@ -152,7 +152,7 @@ def test_adaptation_killed_mid_phase_resumes_in_the_same_phase_and_step(tiny_wor
     reference = torch.load(whole / "resume" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final["hoi_adapt_schedule"]["schedule_step"] == reference["hoi_adapt_schedule"]["schedule_step"] == 4
     assert_same_weights(reference["state_dict"], final["state_dict"])
-    for a, b in zip(final["hoi_adapt_schedule"]["pool"]["images"], reference["hoi_adapt_schedule"]["pool"]["images"]):
+    for a, b in zip(final["hoi_adapt_schedule"]["pool"]["images"], reference["hoi_adapt_schedule"]["pool"]["images"], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # the ImagePool's random swaps replayed too
     tags = ["last.ckpt", "round1_est.ckpt", "round1_gd.ckpt", "stage0.ckpt"]
     assert sorted(p.name for p in (cut / "resume").glob("*.ckpt")) == sorted(p.name for p in (whole / "resume").glob("*.ckpt")) == tags

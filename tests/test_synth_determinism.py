@@ -126,8 +126,8 @@ def test_killed_process_resumes_to_identical_bytes(tmp_path: Path, reference: di
     code = (
         "from test_synth_determinism import micro_config\n"
         "from hoi_adapt.synth.generator import generate_world\n"
-        "generate_world(micro_config(), %r, workers=1, progress=False)\n"
-    ) % str(root)
+        f"generate_world(micro_config(), {str(root)!r}, workers=1, progress=False)\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 120

@@ -56,7 +56,7 @@ def test_stored_joints_are_the_regressed_skeleton_of_the_stored_mano_parameters(
         sel = ann["side"] == side
         assert sel.any(), f"tiny world should hold {side} hands"
         model = HandModel(side=side)
-        f = lambda k: torch.as_tensor(ann[k][sel], dtype=torch.float32)  # noqa: E731
+        f = lambda k, sel=sel: torch.as_tensor(ann[k][sel], dtype=torch.float32)  # noqa: E731
         with torch.no_grad():
             out = model(f("mano_global_orient"), f("mano_hand_pose"), f("mano_betas"), f("mano_transl"))
             joints = model.joints_from_vertices(out.vertices).numpy()
@@ -83,7 +83,7 @@ def rerender(tiny_world: Path):
             sel = [i for i in rows if ann["side"][i] == side]
             if not sel:
                 continue
-            f = lambda k: torch.as_tensor(ann[k][sel], dtype=torch.float32)  # noqa: E731
+            f = lambda k, sel=sel: torch.as_tensor(ann[k][sel], dtype=torch.float32)  # noqa: E731
             scenes = [world.draw(spec, int(ann["index"][i])) for i in sel] if spec.with_object else None
             with torch.no_grad():
                 verts = model(f("mano_global_orient"), f("mano_hand_pose"), f("mano_betas"), f("mano_transl")).vertices
@@ -174,7 +174,7 @@ def test_pair_images_with_camera_noise_still_agree_on_visible_hand(tiny_world: P
 def test_recorded_occlusion_matches_the_stored_masks(tiny_world: Path) -> None:
     for split in ALL_SPLITS:
         ann = fmt.load_annotations(tiny_world, split)
-        for i, occ in zip(ann["index"], ann["occlusion"]):
+        for i, occ in zip(ann["index"], ann["occlusion"], strict=True):
             masks = read_rgb(fmt.image_path(tiny_world, split, "mask", int(i))) > 127
             expected = 1.0 - masks[..., 0].sum() / masks[..., 1].sum()
             assert abs(float(occ) - expected) < 1e-6
@@ -257,7 +257,7 @@ def test_left_hands_load_as_right_hands_with_joints_on_the_hand(tiny_world: Path
         dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
         w = mask.shape[1]
 
-        def lookup(uv: np.ndarray) -> np.ndarray:
+        def lookup(uv: np.ndarray, w: int = w, dist: np.ndarray = dist) -> np.ndarray:
             r = np.clip(np.round(uv).astype(int), 0, w - 1)
             return dist[r[:, 1], r[:, 0]]
 

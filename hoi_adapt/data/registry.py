@@ -42,7 +42,6 @@ class DatasetEntry:
 
 
 ENTRIES: tuple[DatasetEntry, ...] = (
-    DatasetEntry(SYNTHETIC, SyntheticHandDataset, "target_test", SYNTHETIC, "target_hoi"),
     DatasetEntry("dexter_object", DexterObject, "test", "dexter_object", "test", aliases=("do", "dexter+object", "d+o")),
     DatasetEntry("egodexter", EgoDexter, "test", "egodexter", "test", aliases=("ed",)),
     DatasetEntry("stb", STB, "test", "stb", "train"),
@@ -52,6 +51,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
     DatasetEntry("obman", ObMan, "test", SYNTHETIC, "train"),
     # scores agreement with an export's own pseudo-labels, not accuracy
     DatasetEntry("adapted", AdaptedDataset, "all", SYNTHETIC, "train"),
+    DatasetEntry(SYNTHETIC, SyntheticHandDataset, "target_test", SYNTHETIC, "target_hoi"),
 )
 REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in ENTRIES}
 _ALIASES: dict[str, str] = {alias: e.name for e in ENTRIES for alias in (e.name, *e.aliases)}

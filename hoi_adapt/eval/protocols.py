@@ -231,7 +231,7 @@ def _mesh_metrics(inp: EvalInputs, out: CoreResult, joint_valid: np.ndarray) -> 
         pv_al = apply_similarity(pv, tf)
     f_abs = fscore(pv, gv, FSCORE_THRESHOLDS_MM).mean(axis=0)
     f_pa = fscore(pv_al, gv, FSCORE_THRESHOLDS_MM).mean(axis=0)
-    for t, fa, fp in zip(FSCORE_THRESHOLDS_MM, f_abs, f_pa):
+    for t, fa, fp in zip(FSCORE_THRESHOLDS_MM, f_abs, f_pa, strict=True):
         out.metrics[f"f{t:g}"] = float(fa)
         out.metrics[f"pa_f{t:g}"] = float(fp)
 

@@ -621,7 +621,7 @@ def evaluate_checkpoints(
         raise ConfigError("no checkpoint to evaluate")
     labels = unique_labels(models)
     infos = [checkpoint_info(m.ckpt) for m in models]  # validates every checkpoint before any data is read
-    for spec, (kind, _) in zip(models, infos):
+    for spec, (kind, _) in zip(models, infos, strict=True):
         if spec.adapt and kind != "adapt":
             raise CheckpointError(spec.ckpt, f"--adapt needs an adaptation checkpoint; this checkpoint's kind is "
                                              f"{kind!r}")
@@ -634,10 +634,10 @@ def evaluate_checkpoints(
     selection = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
     digests = [checkpoint_sha256(spec.ckpt) for spec in models]
     identity = evaluation_identity(data, selection, {label: {"checkpoint_sha256": sha, "adapt": bool(spec.adapt)}
-                                                     for spec, label, sha in zip(models, labels, digests)})
+                                                     for spec, label, sha in zip(models, labels, digests, strict=True)})
     if out_dir is not None:
         check_out_dir(out_dir, data.name, identity, overwrite)
-    for spec, label, kind, sha in zip(models, labels, kinds, digests):
+    for spec, label, kind, sha in zip(models, labels, kinds, digests, strict=True):
         predictor = load_predictor(spec.ckpt, adapt=spec.adapt, mano_path=mano_path, device=device)
         col = collect(data, _predictor_fn(predictor, device), batch_size=batch_size, num_workers=num_workers,
                       limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")

@@ -129,7 +129,7 @@ def validate_mano_arrays(raw: Any, path: str | Path = "<arrays>") -> dict[str, A
         if key not in raw:
             continue
         arr = _as_array(path, key, raw[key], np.int64 if key in INT_KEYS else np.float64)
-        if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape)):
+        if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape, strict=True)):
             want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
             raise _error(path, f"key {key!r} has shape {arr.shape}, expected {want}")
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +236,7 @@ class _Chain:
         self.dirs = [_unit(np.asarray(d, dtype=np.float64)) for d in dirs]
         self.lengths = np.asarray(lengths, dtype=np.float64)
         pts = [np.asarray(base, dtype=np.float64)]
-        for d, length in zip(self.dirs, self.lengths):
+        for d, length in zip(self.dirs, self.lengths, strict=True):
             pts.append(pts[-1] + d * length)
         self.points = np.stack(pts)  # base, joint2, joint3, tip
         self.knots = np.concatenate([[0.0], np.cumsum(self.lengths)])
@@ -283,6 +284,11 @@ def _thumb_chain() -> _Chain:
     dirs = [np.array(d) for d in _THUMB_SPEC["dirs"]]
     pad = _unit(np.array(_THUMB_SPEC["pad_hint"]))
     return _Chain(np.array(_THUMB_SPEC["cmc"]), dirs, _THUMB_SPEC["lengths"], -pad)
+
+
+def _finger_profile_at(ch: Any, scale: float, u: Any) -> Any:
+    """``_finger_profile`` with the chain and scale bound first (a callback of ``_fingertip``)."""
+    return _finger_profile(ch, u, scale)
 
 
 def _finger_profile(chain: _Chain, u: np.ndarray, scale: float) -> np.ndarray:
@@ -459,7 +465,7 @@ def _build_geometry(palm_extra: int = 0) -> dict[str, Any]:
         loops_pts[name] = np.asarray(pts)
     # ids: own vertices per finger; shared ones between neighbours (radial f, ulnar g)
     loop_ids: dict[str, list[int | None]] = {name: [None] * _FINGER_SPEC[name]["n"] for name in FINGER_NAMES}
-    for f, g in zip(FINGER_NAMES[:-1], FINGER_NAMES[1:]):
+    for f, g in zip(FINGER_NAMES[:-1], FINGER_NAMES[1:], strict=True):
         ng = _FINGER_SPEC[g]["n"]
         dorsal = 0.5 * (loops_pts[f][0] + loops_pts[g][ng // 2 + 1])
         palmar = 0.5 * (loops_pts[f][1] + loops_pts[g][ng // 2])
@@ -470,7 +476,7 @@ def _build_geometry(palm_extra: int = 0) -> dict[str, Any]:
     for name in FINGER_NAMES:
         own = [k for k, v in enumerate(loop_ids[name]) if v is None]
         ids = B.add(loops_pts[name][own], name)
-        for k, i in zip(own, ids):
+        for k, i in zip(own, ids, strict=True):
             loop_ids[name][k] = int(i)
     # finger loops in CCW order: k = n/2+1 .. n-1, 0 .. n/2
     finger_loop: dict[str, np.ndarray] = {}
@@ -542,7 +548,7 @@ def _build_geometry(palm_extra: int = 0) -> dict[str, Any]:
             prev_ids, prev_c = ids, c
         joint_sets[MANO_CHAINS[name][1]] = list(ring_of[name]["pip"])
         joint_sets[MANO_CHAINS[name][2]] = list(ring_of[name]["dip"])
-        _fingertip(B, ch, name, prev_ids, prev_c, ring_of, lambda uu: _finger_profile(ch, uu, spec["scale"]))
+        _fingertip(B, ch, name, prev_ids, prev_c, ring_of, partial(_finger_profile_at, ch, spec["scale"]))
 
     # ---- thumb ---------------------------------------------------------------------------------
     L1, L2, L3 = thumb.lengths
@@ -783,7 +789,7 @@ def _reorder(verts: np.ndarray, geom: dict[str, Any]) -> np.ndarray:
         # most widely used alternatives first (FreiHAND / HO-3D), then manopth, then mks0601
         popularity = {i: sum(p[f_idx] == i for p in TIP_VERTEX_PRESETS.values()) for i in others}
         others.sort(key=lambda i: (-popularity[i], i))
-        for idx, vid in zip(others, np.asarray(cap)[np.argsort(score)]):
+        for idx, vid in zip(others, np.asarray(cap)[np.argsort(score)], strict=False):
             targets[idx] = int(vid)
     # palm root: a palmar vertex at the palm centre (95) and dorsal vertices above it (22, 218)
     centre = _palm_centre(0.040)

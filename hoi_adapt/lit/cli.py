@@ -258,7 +258,7 @@ def _one_line(message: str) -> str:
                 detail.append(nxt)
             return f"{lines[0]} {': '.join(detail)}"
     out = lines[0] if lines else message
-    for prev, line in zip(lines, lines[1:]):
+    for prev, line in zip(lines, lines[1:], strict=False):
         out += (" " if prev.endswith(":") else " | ") + line
     return out
 

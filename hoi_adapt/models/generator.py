@@ -188,7 +188,7 @@ class UNetGenerator(nn.Module):
             h = block(h)
             skips.append(h)
         # skips[-1] is the bottleneck; the decoder consumes the others from deep to shallow.
-        for block, skip in zip(self.up, reversed(skips[:-1])):
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=False):
             h = torch.cat([block(h), skip], dim=1)
         z = self.head(torch.cat([self.to_full(h), x], dim=1))
         if self.output == "sigmoid":

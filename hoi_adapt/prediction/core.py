@@ -96,7 +96,7 @@ def _first_pass_boxes(predictor: Any, jobs: list[_Job], size: int, device: Any) 
         As.append(A)
     estimator = predictor.estimator
     out = _run_batch(lambda im, K: {"mask_prob": torch.sigmoid(estimator(im, K).mask_logits)}, crops, Ks, device)
-    for job, A, prob in zip(todo, As, out["mask_prob"]):
+    for job, A, prob in zip(todo, As, out["mask_prob"], strict=True):
         h, w = job.net_image.shape[:2]
         box = box_from_mask(prob[0], A, size, h, w)
         job.box, job.box_source = (box, "auto") if box is not None else (C.full_image_box(h, w), "full_image")

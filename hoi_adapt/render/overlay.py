@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from hoi_adapt.render.cameras import project
 from hoi_adapt.render.renderer import HandObjectRenderer
 from hoi_adapt.render.shading import Lighting
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 #: Default overlay colour: light blue, visible on skin and on most backgrounds.
 OVERLAY_COLOR: tuple[float, float, float] = (0.55, 0.75, 1.0)

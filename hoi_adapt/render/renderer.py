@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from pytorch3d.ops import interpolate_face_attributes
@@ -43,9 +43,9 @@ from hoi_adapt.utils.errors import ConfigError
 #: Layer labels in :attr:`RenderOutput.labels`.
 EMPTY, HAND, OBJECT = -1, 0, 1
 
-BinSize = Union[int, None, Literal["auto"]]
+BinSize = int | None | Literal["auto"]
 GradMode = Literal["auto", "torch", "pytorch3d"]
-ColorArg = Union[Sequence[float], torch.Tensor, None]
+ColorArg = Sequence[float] | torch.Tensor | None
 
 
 @dataclass

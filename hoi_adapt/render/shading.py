@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from pytorch3d.renderer import DirectionalLights, Materials, PointLights
@@ -20,8 +20,8 @@ SKIN_COLOR: tuple[float, float, float] = (0.86, 0.66, 0.55)
 #: Default object colour: a neutral blue that contrasts with skin.
 OBJECT_COLOR: tuple[float, float, float] = (0.35, 0.55, 0.85)
 
-Vec3 = Union[Sequence[float], torch.Tensor]
-Scalar = Union[float, Sequence[float], torch.Tensor]
+Vec3 = Sequence[float] | torch.Tensor
+Scalar = float | Sequence[float] | torch.Tensor
 
 
 @dataclass

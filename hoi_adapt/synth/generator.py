@@ -274,7 +274,7 @@ def _do_chunk(task: tuple[str, str, int, int]) -> tuple[str, int]:
     split = _WORKER.cfg.split(split_name)
     recs = _WORKER.render(split, range(start, stop))
     root_p = Path(root)
-    for i, rec in zip(range(start, stop), recs):
+    for i, rec in zip(range(start, stop), recs, strict=True):
         _write_png(fmt.image_path(root_p, split_name, "hand", i), rec["hand"])
         if split.with_object:
             _write_png(fmt.image_path(root_p, split_name, "hoi", i), rec["hoi"])

@@ -40,7 +40,7 @@ def render_pose_grid(model_path: str | Path | None = None, side: str = "right", 
         tiles = r.composite((0.93, 0.93, 0.95), hand_only=True).clamp(0, 1).numpy()
         tiles = (tiles * 255 + 0.5).astype(np.uint8)
         labelled = []
-        for kind, tile in zip(POSE_KINDS, tiles):
+        for kind, tile in zip(POSE_KINDS, tiles, strict=True):
             tile = np.ascontiguousarray(tile)
             cv2.putText(tile, f"{kind} / {view}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
             labelled.append(tile)

@@ -158,7 +158,7 @@ def as_float_array(value: Any, shape: tuple[int, ...], path: Path, what: str) ->
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise DataFileError(path, f"{what}: not a numeric array (ragged or non-numeric values)") from None
-    if arr.ndim != len(shape) or any(s not in (-1, a) for s, a in zip(shape, arr.shape)):
+    if arr.ndim != len(shape) or any(s not in (-1, a) for s, a in zip(shape, arr.shape, strict=True)):
         want = "(" + ", ".join("N" if s == -1 else str(s) for s in shape) + ")"
         raise DataFileError(path, f"{what}: expected shape {want}, got {arr.shape}")
     return arr

@@ -228,7 +228,7 @@ def merge_shards(out: Path, expected_keys: list[str]) -> tuple[dict[str, np.ndar
             key = str(arrays["key"][i])
             rows.setdefault(key, {c: arrays[c][i] for c in ANNOTATION_COLUMNS})
         if "file_paths" in arrays:
-            files.update(zip((str(p) for p in arrays["file_paths"]), (str(s) for s in arrays["file_sha256"])))
+            files.update(zip((str(p) for p in arrays["file_paths"]), (str(s) for s in arrays["file_sha256"]), strict=True))
         elif path.name == ANNOTATIONS_FILE:  # a finished export re-merged: its files are in the manifest
             files.update({k: v for k, v in previous.items() if k != ANNOTATIONS_FILE})
     missing = sorted(set(expected_keys) - set(rows))
