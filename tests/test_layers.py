@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"utils", "version", "paths", "io"},
     {"hand"},  # the hand model (MANO or the stand-in)
     {"render"},  # PyTorch3D cameras, rasterisation, shading, overlays
-    {"data"},  # samples, crops, augmentation, dataset formats and loaders, the registry, streams
+    {"data", "peers"},  # samples, crops, augmentation, dataset formats and loaders, the registry, streams; other models
     {"models", "losses"},  # networks (plain nn.Modules) and their losses
     {"checkpoints", "viz"},  # trained models on disk; pictures people look at
     {"synth", "eval", "callbacks"},  # the synthetic world, metrics and protocols, Lightning callbacks

@@ -31,3 +31,7 @@ class CheckpointError(DataFileError):
 
 class ConfigError(HoiAdaptError, ValueError):
     """A configuration value or key is invalid."""
+
+
+class PeerError(HoiAdaptError, RuntimeError):
+    """A third-party peer estimator (run in its own venv) failed, timed out or answered malformed data."""
