@@ -130,7 +130,7 @@ def _hands_of(result: Any, width: int, height: int) -> list[dict[str, Any]]:
         return []
     worlds = result.multi_hand_world_landmarks or [None] * len(result.multi_hand_landmarks)
     hands = []
-    for image_lms, world_lms, handedness in zip(result.multi_hand_landmarks, worlds, result.multi_handedness):
+    for image_lms, world_lms, handedness in zip(result.multi_hand_landmarks, worlds, result.multi_handedness):  # noqa: B905 - the worker also runs on Python 3.9 (no strict=)
         norm = np.array([[p.x, p.y, p.z] for p in image_lms.landmark], dtype=np.float64)
         # Normalised coords do not depend on the (possibly upscaled) processing size: map to original pixels.
         px = norm * np.array([width, height, width], dtype=np.float64)
