@@ -93,6 +93,54 @@ def init_weights_from(net: nn.Module, path: str | Path, name: str = "estimator")
     _load_into(net, _sub_state(ckpt["state_dict"], f"{name}."), path, name)
 
 
+def init_estimator_checked(net: nn.Module, path: str | Path, input_size: int | None = None) -> None:
+    """:func:`init_weights_from` for the E that starts a training run, refusing a checkpoint made for other settings.
+
+    Equal tensor shapes do not make the weights fit: an E trained with the other kind of hand model (stand-in
+    vs MANO), another joint order or fingertip preset, or at another input size loads silently and then trains
+    against a different skeleton or scale. These are compared first (names and presets by what they resolve
+    to; MANO paths not, since they differ between machines; ``input_size``: the run's data size, None skips
+    it, as does a checkpoint that does not record its own), and any difference is one :class:`CheckpointError`
+    naming the file and every mismatch.
+    """
+    import inspect
+
+    from hoi_adapt.hand.joint_maps import canonical_order, tip_vertices
+    from hoi_adapt.models.config import network_config
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    saved = _network_config(ckpt, path, "estimator").get("init_args") or {}
+    own = network_config(net)["init_args"]
+    defaults = {k: p.default for k, p in inspect.signature(type(net)).parameters.items()}
+
+    meaning = {"mano_path": lambda v: v is None, "joint_order": canonical_order, "tip_preset": tip_vertices}
+
+    def same(key: str, a: Any, b: Any) -> bool:
+        try:
+            return meaning[key](a) == meaning[key](b)
+        except (TypeError, ValueError):  # an unknown name: compare as written
+            return a == b
+
+    def shown(key: str, value: Any) -> str:
+        if key == "mano_path":
+            return "the stand-in hand model" if value is None else f"MANO ({value})"
+        return f"{key} {value!r}"
+
+    mismatches = []
+    for key in meaning:
+        mine, theirs = own.get(key, defaults.get(key)), saved.get(key, defaults.get(key))
+        if not same(key, mine, theirs):
+            mismatches.append(f"{shown(key, theirs)} in the checkpoint, {shown(key, mine)} in this run")
+    trained = checkpoint_input_size(ckpt)
+    if input_size and trained and int(input_size) != trained:
+        mismatches.append(f"input size {trained} px in the checkpoint, {int(input_size)} px in this run (data.image_size)")
+    if mismatches:
+        raise CheckpointError(path, "its estimator does not fit this run: " + "; ".join(mismatches),
+                              hint="start from a checkpoint trained with the same estimator settings and image size")
+    _load_into(net, _sub_state(ckpt["state_dict"], "estimator."), path, "estimator")
+
+
 def load_estimator(path: str | Path, mano_path: str | None = None) -> nn.Module:
     """The mesh estimator of an estimator or adaptation checkpoint (optionally with another hand-model file)."""
     overrides = {"mano_path": mano_path} if mano_path is not None else {}
