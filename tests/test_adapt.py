@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hoi_adapt.callbacks.phase_checkpoint import PhaseCheckpoint
+from hoi_adapt.checkpoints.format import write_network_checkpoint
 from hoi_adapt.checkpoints.load import load_pipeline, read_checkpoint
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.data.streams import StreamSpec
@@ -20,6 +21,7 @@ from hoi_adapt.models.discriminator import PatchDiscriminator
 from hoi_adapt.models.estimator import MeshEstimator
 from hoi_adapt.models.generator import UNetGenerator
 from hoi_adapt.models.pipeline import MeshGuidance
+from hoi_adapt.utils.errors import CheckpointError
 
 
 def test_schedule_phases():
@@ -30,7 +32,8 @@ def test_schedule_phases():
     assert s.total_steps == 10 and s.phase_at(4).is_last_step and s.phase_at(4).tag == "round1_gd"
 
 
-def make_module(guidance: bool = True, adversarial: float = 1.0, schedule: AdaptSchedule | None = None) -> AdaptModule:
+def make_module(guidance: bool = True, adversarial: float = 1.0, schedule: AdaptSchedule | None = None,
+                estimator_ckpt: str | None = None) -> AdaptModule:
     torch.manual_seed(0)
     return AdaptModule(
         estimator=MeshEstimator(regressor_hidden=64, evidence_width=16),
@@ -39,7 +42,7 @@ def make_module(guidance: bool = True, adversarial: float = 1.0, schedule: Adapt
         guidance=MeshGuidance(guidance_size=32) if guidance else None,
         schedule=schedule or AdaptSchedule(stage0_steps=1, rounds=1, gd_steps=1, est_steps=1),
         translation_loss=TranslationLoss(weight_adversarial=adversarial),
-        silhouette_size=16, pool_size=4,
+        silhouette_size=16, pool_size=4, estimator_ckpt=estimator_ckpt,
     )
 
 
@@ -146,3 +149,43 @@ def test_schedule_checkpoints_and_resumes(tiny_world, tmp_path):
     with torch.no_grad():
         out = pipeline(batch["image"], batch["K"])
     assert out.translated.shape == batch["image"].shape and out.final.joints3d.shape == (2, 21, 3)
+
+
+def stage0_file(path: Path, **estimator_args) -> Path:
+    """A stage-0 checkpoint for make_module's E (64 px like make_data), seeded apart from make_module's own E."""
+    torch.manual_seed(5)
+    net = MeshEstimator(regressor_hidden=64, evidence_width=16, **estimator_args)
+    return write_network_checkpoint(path, "estimator", {"estimator": net}, input_size=64)
+
+
+def estimator_weights(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and "hand_model" not in k}
+
+
+class StartWeights(pl.Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.estimator = snapshot(pl_module.estimator)
+
+
+def test_resuming_continues_its_own_estimator_without_reading_the_stage0_checkpoint(tiny_world, tmp_path):
+    schedule = AdaptSchedule(stage0_steps=0, rounds=2, gd_steps=1, est_steps=1)
+    stage0, ckpts, start = stage0_file(tmp_path / "stage0.ckpt"), tmp_path / "ckpt", StartWeights()
+    fit(make_module(schedule=schedule, estimator_ckpt=str(stage0)), tiny_world, tmp_path / "a",
+        [start, PhaseCheckpoint(dirpath=str(ckpts), every_n_steps=0)])
+    initial = estimator_weights(read_checkpoint(stage0)["state_dict"], "estimator.")
+    assert not changed(initial, start.estimator)  # the fresh run started from stage 0
+
+    stage0.unlink()  # moved away after the run started: the resumed run must not need it
+    mid = read_checkpoint(ckpts / "round1_est.ckpt")
+    resumed, start = make_module(schedule=schedule, estimator_ckpt=str(stage0)), StartWeights()
+    fit(resumed, tiny_world, tmp_path / "b", [start], ckpt_path=ckpts / "round1_est.ckpt")
+    assert resumed.schedule_step == schedule.total_steps
+    saved = estimator_weights(mid["state_dict"], "estimator.")
+    assert changed(initial, saved) and not changed(saved, start.estimator)  # E as trained in round 1, not stage 0
+
+
+def test_a_stage0_checkpoint_for_another_fingertip_preset_is_refused(tiny_world, tmp_path):
+    stage0 = stage0_file(tmp_path / "stage0.ckpt", tip_preset="freihand")
+    with pytest.raises(CheckpointError, match="tip_preset 'freihand' in the checkpoint, tip_preset 'smplx' in this run") as err:
+        fit(make_module(estimator_ckpt=str(stage0)), tiny_world, tmp_path)
+    assert str(stage0) in str(err.value)

@@ -105,7 +105,7 @@ class Snapshots(pl.Callback):
 
 def test_nonfinite_steps_are_skipped_logged_and_leave_the_weights_alone(tiny_world, tmp_path, monkeypatch):
     module, dm = estimator_setup(tiny_world, max_nonfinite=3)
-    monkeypatch.setattr(module.loss_fn, "forward", Poison(module.loss_fn.forward, lambda i: i in (1, 2)))
+    monkeypatch.setattr(module.estimator_loss, "forward", Poison(module.estimator_loss.forward, lambda i: i in (1, 2)))
     snaps = Snapshots()
     t = trainer(tmp_path, 5, [snaps], logger=CSVLogger(tmp_path, name="", version="v"))
     t.fit(module, dm)
@@ -123,15 +123,15 @@ def test_nonfinite_steps_are_skipped_logged_and_leave_the_weights_alone(tiny_wor
 
 def test_a_nonfinite_image_does_not_poison_batchnorm_statistics(tiny_world, tmp_path, monkeypatch):
     module, dm = estimator_setup(tiny_world, max_nonfinite=3)
-    real, calls = module.estimator_loss, []
+    real, calls = module.estimator.forward, []
 
-    def poisoned(batch):
+    def poisoned(image, K):  # E's input: the NaN image passes through BatchNorm before any loss sees it
         calls.append(1)
         if len(calls) == 2:
-            batch = {**batch, "image": batch["image"].clone().index_fill_(0, torch.tensor([0]), float("nan"))}
-        return real(batch)
+            image = image.clone().index_fill_(0, torch.tensor([0]), float("nan"))
+        return real(image, K)
 
-    monkeypatch.setattr(module, "estimator_loss", poisoned)
+    monkeypatch.setattr(module.estimator, "forward", poisoned)
     snaps = Snapshots()
     trainer(tmp_path, 3, [snaps]).fit(module, dm)
     assert len(calls) == 3 and module.guard.total_skipped == 1
@@ -142,19 +142,19 @@ def test_a_nonfinite_image_does_not_poison_batchnorm_statistics(tiny_world, tmp_
 
 def test_a_streak_of_nonfinite_losses_stops_before_any_checkpoint_of_it(tiny_world, tmp_path, monkeypatch):
     module, dm = estimator_setup(tiny_world, max_nonfinite=3)
-    monkeypatch.setattr(module.loss_fn, "forward", Poison(module.loss_fn.forward, lambda i: i >= 2))
+    monkeypatch.setattr(module.estimator_loss, "forward", Poison(module.estimator_loss.forward, lambda i: i >= 2))
     ckpts = tmp_path / "ckpt"
     t = trainer(tmp_path, 10, [PhaseCheckpoint(dirpath=str(ckpts), every_n_steps=1)])
     saves: list[int] = []
     real_save = t.save_checkpoint
-    monkeypatch.setattr(t, "save_checkpoint", lambda path, *a, **k: (saves.append(module.loss_fn.forward.calls), real_save(path, *a, **k))[1])
+    monkeypatch.setattr(t, "save_checkpoint", lambda path, *a, **k: (saves.append(module.estimator_loss.forward.calls), real_save(path, *a, **k))[1])
     with pytest.raises(NonFiniteLossError, match=r"3 consecutive non-finite losses at step 4 \(non-finite terms: \[.*'joints3d'.*\]\)") as err:
         t.fit(module, dm)
     assert "last checkpoint" in str(err.value)
     at_failure = {k: v.detach().clone() for k, v in module.estimator.named_parameters()}
     # batches 2 and 3 were skipped (and checkpointed: their weights are the finite ones after batch 1);
     # batch 4 raised, and nothing was saved after it
-    assert saves == [1, 2, 3, 4] and module.loss_fn.forward.calls == 5
+    assert saves == [1, 2, 3, 4] and module.estimator_loss.forward.calls == 5
     saved = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=True)
     assert saved["global_step"] == 4 and saved["hoi_adapt_train_state"]["guard"]["consecutive"] == 2
     for name, value in at_failure.items():

@@ -5,6 +5,7 @@ arbitrary pickle gets a :class:`CheckpointError` naming the file and the problem
 """
 from __future__ import annotations
 
+import inspect
 import pickle
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import torch
 from torch import nn
 
 from hoi_adapt.checkpoints.format import CHECKPOINT_KEY, HAND_MODEL_KEY
-from hoi_adapt.models.config import build_network
+from hoi_adapt.hand.joint_maps import canonical_order, tip_vertices
+from hoi_adapt.models.config import build_network, network_config
 from hoi_adapt.models.pipeline import AdaptPipeline
 from hoi_adapt.utils.errors import CheckpointError
 from hoi_adapt.utils.io import file_digest
@@ -84,13 +86,58 @@ def build_from_checkpoint(path: str | Path, name: str, ckpt: dict[str, Any] | No
     return net.eval()
 
 
-def init_weights_from(net: nn.Module, path: str | Path, name: str = "estimator") -> None:
+def init_weights_from(net: nn.Module, path: str | Path, name: str = "estimator", ckpt: dict[str, Any] | None = None) -> None:
     """Copy network ``name``'s weights from a checkpoint into ``net`` (the configured network, e.g. a stage-0 E
-    starting the adaptation or the oracle). The architecture must match; ``net`` keeps its own hand model."""
+    starting the adaptation or the oracle). The architecture must match; ``net`` keeps its own hand model.
+    ``ckpt``: the checkpoint already read from ``path``."""
     path = Path(path)
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path) if ckpt is None else ckpt
     _network_config(ckpt, path, name)
     _load_into(net, _sub_state(ckpt["state_dict"], f"{name}."), path, name)
+
+
+def init_estimator_checked(net: nn.Module, path: str | Path, input_size: int | None = None) -> None:
+    """:func:`init_weights_from` for the E that starts a training run, refusing a checkpoint made for other settings.
+
+    Equal tensor shapes do not make the weights fit: an E trained with the other kind of hand model (stand-in
+    vs MANO), another joint order or fingertip preset, or at another input size loads silently and then trains
+    against a different skeleton or scale. These are compared first (names and presets by what they resolve
+    to; MANO paths not, since they differ between machines; ``input_size``: the run's data size, None skips
+    it, as does a checkpoint that does not record its own), and any difference is one :class:`CheckpointError`
+    naming the file and every mismatch.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    saved = _network_config(ckpt, path, "estimator").get("init_args") or {}
+    own = network_config(net)["init_args"]
+    # retired arguments (recorded by older checkpoints) count as their only value
+    defaults = {**getattr(type(net), "RETIRED_ARGS", {}), **{k: p.default for k, p in inspect.signature(type(net)).parameters.items()}}
+
+    meaning = {"mano_path": lambda v: v is None, "joint_order": canonical_order, "tip_preset": tip_vertices}
+
+    def same(key: str, a: Any, b: Any) -> bool:
+        try:
+            return meaning[key](a) == meaning[key](b)
+        except (TypeError, ValueError):  # an unknown name: compare as written
+            return a == b
+
+    def shown(key: str, value: Any) -> str:
+        if key == "mano_path":
+            return "the stand-in hand model" if value is None else f"MANO ({value})"
+        return f"{key} {value!r}"
+
+    mismatches = []
+    for key in meaning:
+        mine, theirs = own.get(key, defaults.get(key)), saved.get(key, defaults.get(key))
+        if not same(key, mine, theirs):
+            mismatches.append(f"{shown(key, theirs)} in the checkpoint, {shown(key, mine)} in this run")
+    trained = checkpoint_input_size(ckpt)
+    if input_size and trained and int(input_size) != trained:
+        mismatches.append(f"input size {trained} px in the checkpoint, {int(input_size)} px in this run (data.image_size)")
+    if mismatches:
+        raise CheckpointError(path, "its estimator does not fit this run: " + "; ".join(mismatches),
+                              hint="start from a checkpoint trained with the same estimator settings and image size")
+    init_weights_from(net, path, "estimator", ckpt)
 
 
 def load_estimator(path: str | Path, mano_path: str | None = None) -> nn.Module:

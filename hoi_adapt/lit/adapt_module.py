@@ -30,19 +30,18 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
 from hoi_adapt.checkpoints import format as ckpt_format
-from hoi_adapt.checkpoints.load import init_weights_from
 from hoi_adapt.lit import hparams
 from hoi_adapt.lit.batching import concat_batches, stream_batches
 from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
 from hoi_adapt.lit.joint_metrics import JointAccumulator
 from hoi_adapt.lit.schedule import DONE, EST, GD, STAGE0, AdaptSchedule, Phase
-from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights, consistency_loss
+from hoi_adapt.lit.supervised import init_estimator_on_fresh_start, make_estimator_loss, supervised_step
+from hoi_adapt.losses.estimator import EstimatorLossWeights, consistency_loss
 from hoi_adapt.losses.gan import GANLoss, ImagePool
 from hoi_adapt.losses.image_quality import l1, psnr, ssim
 from hoi_adapt.losses.translation import TranslationLoss, hand_region_mask
 from hoi_adapt.models.estimator import MeshEstimator
 from hoi_adapt.models.pipeline import AdaptPipeline, MeshGuidance
-from hoi_adapt.render.renderer import HandObjectRenderer
 from hoi_adapt.utils.errors import ConfigError
 from hoi_adapt.viz.drawing import adapt_panels
 
@@ -66,7 +65,9 @@ class AdaptModule(pl.LightningModule):
         discriminator: D (PatchGAN); not trained when the adversarial weight is 0.
         guidance: mesh-guidance renderer; None trains "G without mesh guidance".
         schedule: phase lengths.
-        estimator_ckpt: stage-0 checkpoint whose estimator weights initialise E.
+        estimator_ckpt: stage-0 checkpoint whose estimator weights initialise E. Read when the run starts (a
+            resumed run continues its own E) and refused if made for another hand model, joint order,
+            fingertip preset or input size.
         translation_loss: G's loss terms and weights (weight 0 disables a term; adversarial 0 = no GAN).
         estimator_loss_weights: weights of E's losses.
         consistency_weight: two-pass consistency on unlabelled hand-object images (first pass -> final pass).
@@ -115,8 +116,7 @@ class AdaptModule(pl.LightningModule):
         hparams.record_dataclass_hparams(self, schedule=self.schedule, estimator_loss_weights=estimator_loss_weights)
         self.translation_loss = translation_loss or TranslationLoss()
         self.gan_loss: GANLoss = self.translation_loss.gan  # D must use G's objective
-        renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size))
-        self.estimator_loss = EstimatorLoss(estimator_loss_weights, renderer=renderer, silhouette_size=silhouette_size)
+        self.estimator_loss = make_estimator_loss(estimator_loss_weights, silhouette_size)
         self.consistency_weight = consistency_weight
         self.first_pass_weight = first_pass_weight
         self.pool = ImagePool(pool_size)
@@ -133,10 +133,12 @@ class AdaptModule(pl.LightningModule):
         if first_conv is not None and first_conv.in_channels != expected:
             raise ConfigError(f"generator takes {first_conv.in_channels} input channels but the configuration gives it "
                               f"{expected} (image{' + 5 mesh-guidance channels' if guidance is not None else ' only'})")
-        if estimator_ckpt:
-            init_weights_from(self.estimator, estimator_ckpt)
+        self.estimator_ckpt = estimator_ckpt
 
     # ------------------------------------------------------------------ setup
+    def on_fit_start(self) -> None:
+        init_estimator_on_fresh_start(self, self.estimator_ckpt)
+
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.factories["est"](self.estimator.parameters()), self.factories["g"](self.generator.parameters()),
                 self.factories["d"](self.discriminator.parameters())]
@@ -178,19 +180,18 @@ class AdaptModule(pl.LightningModule):
         self.log_dict({f"train/{prefix}{k}": v.detach() for k, v in terms.items()}, batch_size=batch_size)
 
     # ------------------------------------------------------------------ phases
-    def _estimator_supervised(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.estimator(batch["image"], batch["K"])
-        hm = self.estimator.hand_model
-        return self.estimator_loss(out, batch, hm.faces, hm.hands_mean)[:2]
-
     def _stage0_step(self, streams: dict[str, dict[str, Any]]) -> None:
+        """Stage 0 as in EstimatorModule (the same supervised step), on the labelled hand-only stream only.
+
+        An adaptation's data module also yields hand-object and unlabelled target streams, which a stage-0
+        run never sees; without a ``hand_only`` stream every stream is used.
+        """
         opt_est = self.optimizers()[0]
-        labelled = [streams[k] for k in ("hand_only",) if k in streams] or list(streams.values())
-        batch = concat_batches(labelled)
+        labelled = {k: v for k, v in streams.items() if k == "hand_only"} or streams
         with self.toggled_optimizer(opt_est):
-            loss, terms = self._estimator_supervised(batch)
+            loss, terms, batch_size = supervised_step(self.estimator, self.estimator_loss, labelled)
             self._step(opt_est, loss, "stage 0", terms)
-        self._log_terms("e_", {**terms, "total": loss}, batch["image"].shape[0])
+        self._log_terms("e_", {**terms, "total": loss}, batch_size)
 
     def _first_pass(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None, Any]:
         """E's first mesh (frozen, eval mode) and G's translation inputs for a hand-object batch."""

@@ -14,14 +14,13 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from hoi_adapt.checkpoints import format as ckpt_format
-from hoi_adapt.checkpoints.load import init_weights_from
 from hoi_adapt.lit import hparams
-from hoi_adapt.lit.batching import concat_batches, stream_batches
+from hoi_adapt.lit.batching import stream_batches
 from hoi_adapt.lit.guards import NonFiniteGuard, norm_statistics, restore_norm_statistics
 from hoi_adapt.lit.joint_metrics import JointAccumulator
-from hoi_adapt.losses.estimator import EstimatorLoss, EstimatorLossWeights
+from hoi_adapt.lit.supervised import init_estimator_on_fresh_start, make_estimator_loss, supervised_step
+from hoi_adapt.losses.estimator import EstimatorLossWeights
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
-from hoi_adapt.render.renderer import HandObjectRenderer
 from hoi_adapt.viz.drawing import estimator_panels
 
 TRAIN_STATE_KEY = "hoi_adapt_train_state"
@@ -61,7 +60,9 @@ class EstimatorModule(pl.LightningModule):
         val_protocol: evaluation protocol used for validation metrics.
         max_nonfinite: consecutive non-finite losses tolerated (steps skipped) before the run stops.
         init_ckpt: estimator or adaptation checkpoint whose E weights start this run (fine-tuning, e.g. the
-            oracle from stage 0); the optimiser and schedule start fresh. Resume a run with ``--ckpt_path``.
+            oracle from stage 0); the optimiser and schedule start fresh. Read when the run starts (not when it
+            resumes) and refused if made for another hand model, joint order, fingertip preset or input size.
+            Resume a run with ``--ckpt_path``.
     """
 
     def __init__(
@@ -82,8 +83,7 @@ class EstimatorModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["estimator", "optimizer", "scheduler", "loss_weights"])
         hparams.record_dataclass_hparams(self, loss_weights=loss_weights)
         self.estimator = estimator
-        renderer = HandObjectRenderer(image_size=(silhouette_size, silhouette_size), sigma=silhouette_sigma)
-        self.loss_fn = EstimatorLoss(loss_weights, renderer=renderer, silhouette_size=silhouette_size)
+        self.estimator_loss = make_estimator_loss(loss_weights, silhouette_size, silhouette_sigma)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.one_cycle = one_cycle
@@ -91,24 +91,18 @@ class EstimatorModule(pl.LightningModule):
         self.val_protocol = val_protocol
         self.val_metrics: list[JointAccumulator] = []
         self.guard = NonFiniteGuard(max_nonfinite)
-        if init_ckpt:
-            init_weights_from(self.estimator, init_ckpt)
+        self.init_ckpt = init_ckpt
 
     # ------------------------------------------------------------------ core
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> EstimatorOutput:
         return self.estimator(image, K)
 
-    def estimator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], EstimatorOutput]:
-        out = self.estimator(batch["image"], batch["K"])
-        hm = self.estimator.hand_model
-        total, terms = self.loss_fn(out, batch, hm.faces, hm.hands_mean)
-        return total, terms, out
+    def on_fit_start(self) -> None:
+        init_estimator_on_fresh_start(self, self.init_ckpt)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
-        merged = concat_batches(list(stream_batches(batch).values()))
         stats = norm_statistics(self.estimator)
-        total, terms, _ = self.estimator_loss(merged)
-        bs = merged["image"].shape[0]
+        total, terms, bs = supervised_step(self.estimator, self.estimator_loss, stream_batches(batch))
         if not self.guard.check(total, f"step {self.global_step}", terms):
             restore_norm_statistics(self.estimator, stats)  # e.g. a NaN image must not poison BatchNorm
             self.log("train/nonfinite_skipped", float(self.guard.total_skipped), batch_size=bs)
