@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from hoi_adapt.version import __version__
+
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function", one-line help)
     "demo": ("hoi_adapt.demo:main", "the main job: stand-in hand, synthetic world, training, adaptation, evaluation, export, report"),
@@ -37,8 +39,6 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):
-        from hoi_adapt.version import __version__
-
         print(__version__)
         return 0
     name, rest = argv[0], argv[1:]

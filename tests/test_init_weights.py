@@ -76,7 +76,8 @@ def test_a_checkpoint_without_the_network_is_refused(tiny_estimator_ckpt):
 
 @pytest.mark.parametrize("made_with,recorded,input_size,mismatch", [
     ({"tip_preset": "freihand"}, None, None, "tip_preset 'freihand' in the checkpoint, tip_preset 'smplx' in this run"),
-    ({"joint_order": "mano"}, None, None, "joint_order 'mano' in the checkpoint, joint_order 'openpose' in this run"),
+    # joint_order is retired (always OpenPose): an older checkpoint recording another order is refused
+    ({}, {"joint_order": "mano"}, None, "joint_order 'mano' in the checkpoint, joint_order 'openpose' in this run"),
     ({}, {"mano_path": "/elsewhere/mano"}, None, "MANO (/elsewhere/mano) in the checkpoint, the stand-in hand model in this run"),
     ({}, None, 64, "input size 64 px in the checkpoint, 32 px in this run"),
 ])
@@ -92,9 +93,10 @@ def test_a_checkpoint_made_for_other_settings_is_refused_before_loading(tmp_path
 
 
 def test_settings_that_resolve_alike_are_accepted(tmp_path):
-    """Aliases are compared by what they mean: the ho3d fingertips are minimal_hand's, freihand's joints openpose's."""
-    path = small_estimator_file(tmp_path / "stage0.ckpt", input_size=32, tip_preset="ho3d", joint_order="freihand")
-    net = MeshEstimator(regressor_hidden=32, evidence_width=8, tip_preset="minimal_hand", joint_order="openpose")
+    """Aliases are compared by what they mean: the ho3d fingertips are minimal_hand's, freihand's joints openpose's
+    (an older checkpoint recording the retired joint_order)."""
+    path = small_estimator_file(tmp_path / "stage0.ckpt", {"joint_order": "freihand"}, input_size=32, tip_preset="ho3d")
+    net = MeshEstimator(regressor_hidden=32, evidence_width=8, tip_preset="minimal_hand")
     init_estimator_checked(net, path, input_size=32)
     saved = _saved_estimator_state(path)
     assert all(torch.equal(net.state_dict()[k], v) for k, v in saved.items())
@@ -106,3 +108,19 @@ def test_estimator_module_refuses_an_init_checkpoint_trained_at_another_input_si
     with pytest.raises(CheckpointError, match="input size 64 px in the checkpoint, 32 px in this run") as err:
         fit_start(module, tiny_world, tmp_path, image_size=32)
     assert str(path) in str(err.value)
+
+
+def test_checkpoints_recording_the_retired_joint_order_still_build():
+    """E always returns OpenPose-ordered joints now; older checkpoints recorded ``joint_order`` and must load,
+    while one recording another order is refused (it was trained against a differently ordered skeleton)."""
+    from hoi_adapt.models.config import build_network, network_config
+    from hoi_adapt.models.estimator import MeshEstimator
+    from hoi_adapt.utils.errors import CheckpointError
+
+    config = network_config(MeshEstimator(regressor_hidden=32, evidence_width=8))
+    assert "joint_order" not in config["init_args"]
+    old = {**config, "init_args": {**config["init_args"], "joint_order": "openpose"}}
+    assert isinstance(build_network(old, "old.ckpt"), MeshEstimator)
+    other = {**config, "init_args": {**config["init_args"], "joint_order": "mano"}}
+    with pytest.raises(CheckpointError, match="old.ckpt.*joint_order='mano'.*only supports 'openpose'"):
+        build_network(other, "old.ckpt")

@@ -34,6 +34,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 from hoi_adapt.callbacks.run_folder import RUN_KEY, claim_run_folder, new_run_id, next_version_folder, run_dir, run_folder_of
+from hoi_adapt.callbacks.run_info import RunInfo
+from hoi_adapt.checkpoints.load import read_checkpoint
 from hoi_adapt.lit.datamodule import HOIDataModule
 from hoi_adapt.utils.errors import CheckpointError, HoiAdaptError
 
@@ -77,8 +79,6 @@ class HoiAdaptCLI(LightningCLI):
 
     def before_fit(self) -> None:
         from pytorch_lightning.utilities import rank_zero_only
-
-        from hoi_adapt.callbacks.run_info import RunInfo
 
         folder = run_folder_of(self.trainer)  # no process group yet: this process's view (rank 0's is the one used)
         if rank_zero_only.rank == 0:
@@ -209,8 +209,6 @@ def check_resume_checkpoint(path: str | None, model: object, resume: bool = True
     """
     if not path:
         return None
-    from hoi_adapt.checkpoints.load import read_checkpoint
-
     ckpt = read_checkpoint(path)
     kind = ckpt["hoi_adapt"].get("kind")
     class_path = getattr(model, "class_path", None) or (model.get("class_path") if isinstance(model, dict) else None)
