@@ -52,11 +52,20 @@ def paste(sample, offset, canvas_hw=(150, 210)):
     return canvas, Kc, box
 
 
+def only_hand(rec):
+    """The single hand of a one-hand result (schema 2: per-image records hold a list of hands)."""
+    assert len(rec["hands"]) == 1
+    return rec["hands"][0]
+
+
 def test_outputs_map_back_to_the_original_camera_and_pixels(responsive_ckpt, sample):
     canvas, K, box = paste(sample, (37, 51))
-    r = predict(responsive_ckpt, canvas, K=K, boxes=box, input_size=SIZE)[0]
+    rec = predict(responsive_ckpt, canvas, K=K, boxes=box, input_size=SIZE)[0]
+    r = only_hand(rec)
     assert r["joints3d"].shape == (21, 3) and r["joints2d"].shape == (21, 2) and r["vertices"].shape == (778, 3)
-    assert r["crop"]["source"] == "box" and not r["camera"]["assumed"]
+    assert r["crop"]["source"] == "box" and not rec["camera"]["assumed"]
+    assert rec["detector"]["name"] == "boxes" and r["score"] is None and r["side_source"] == "default"
+    np.testing.assert_allclose(r["box"], box)
     # The crop is the documented square around the box.
     np.testing.assert_allclose(r["crop"]["center"], [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
     assert r["crop"]["side"] == pytest.approx(CROP_SCALE * (box[2] - box[0]))
@@ -84,7 +93,7 @@ def test_crop_mapping_round_trips_a_marked_pixel(responsive_ckpt):
     img = np.zeros((120, 260, 3), np.uint8)
     p = np.array([171.0, 64.0])
     img[64, 171] = 255
-    r = predict(responsive_ckpt, img, K=[300.0, 300.0, 130.0, 60.0], boxes=[150, 40, 200, 90], input_size=SIZE)[0]
+    r = only_hand(predict(responsive_ckpt, img, K=[300.0, 300.0, 130.0, 60.0], boxes=[150, 40, 200, 90], input_size=SIZE)[0])
     A = r["crop"]["affine"]
     q = C.transform_points(A, p)
     # The dot lands where A maps it (brightness-weighted centroid of the blurred dot in the crop).
@@ -98,14 +107,14 @@ def test_crop_mapping_round_trips_a_marked_pixel(responsive_ckpt):
 def test_same_hand_at_two_offsets_gives_same_3d_and_shifted_2d(responsive_ckpt, sample):
     a_img, a_K, a_box = paste(sample, (20, 30))
     b_img, b_K, b_box = paste(sample, (117, 71))
-    ra, rb = predict(responsive_ckpt, [a_img, b_img], K={"image_0000": a_K, "image_0001": b_K},
-                     boxes={"image_0000": a_box, "image_0001": b_box}, input_size=SIZE)
+    ra, rb = (only_hand(r) for r in predict(responsive_ckpt, [a_img, b_img], K={"image_0000": a_K, "image_0001": b_K},
+                                            boxes={"image_0000": a_box, "image_0001": b_box}, input_size=SIZE))
     assert np.abs(ra["crop_image"].astype(int) - rb["crop_image"].astype(int)).max() <= 1  # same pixels
     np.testing.assert_allclose(ra["joints3d"], rb["joints3d"], atol=2e-5)
     np.testing.assert_allclose(ra["vertices"], rb["vertices"], atol=2e-5)
     np.testing.assert_allclose(rb["joints2d"] - ra["joints2d"], np.broadcast_to([97.0, 41.0], (21, 2)), atol=2e-3)
     # And the predictions do depend on the image (otherwise this test would prove nothing).
-    other = predict(responsive_ckpt, np.ascontiguousarray(a_img[::-1]), K=a_K, boxes=a_box, input_size=SIZE)[0]
+    other = only_hand(predict(responsive_ckpt, np.ascontiguousarray(a_img[::-1]), K=a_K, boxes=a_box, input_size=SIZE)[0])
     assert np.abs(other["joints3d"] - ra["joints3d"]).max() > 1e-4
 
 
@@ -117,10 +126,11 @@ def test_left_on_a_mirrored_image_is_the_mirror_of_the_right_result(responsive_c
     img, K, box = paste(sample, (25, 60))
     W = img.shape[1]
     boxes = box if with_box else None
-    right = predict(responsive_ckpt, img, K=K, boxes=boxes, input_size=SIZE)[0]
-    left = predict(responsive_ckpt, C.flip_image(img), K=C.flip_intrinsics(K, W),
-                   boxes=C.flip_xyxy(box, W) if with_box else None, left=True, input_size=SIZE)[0]
-    assert left["side"] == left["mano"]["side"] == "left" and left["crop"]["mirrored"]
+    right = only_hand(predict(responsive_ckpt, img, K=K, boxes=boxes, input_size=SIZE, detector="none")[0])
+    left = only_hand(predict(responsive_ckpt, C.flip_image(img), K=C.flip_intrinsics(K, W),
+                             boxes=C.flip_xyxy(box, W) if with_box else None, left=True, input_size=SIZE,
+                             detector="none")[0])
+    assert left["side"] == left["mano"]["side"] == "left" and left["crop"]["mirrored"] and left["side_source"] == "left"
     np.testing.assert_allclose(left["joints3d"], C.flip_points_3d(right["joints3d"]), atol=1e-6)
     np.testing.assert_allclose(left["vertices"], C.flip_points_3d(right["vertices"]), atol=1e-6)
     np.testing.assert_allclose(left["joints2d"], C.flip_points_2d(right["joints2d"], W), atol=1e-3)
@@ -164,12 +174,13 @@ def test_automatic_crop_follows_the_mask_evidence():
 def test_assumed_camera_warns_and_is_recorded(tiny_estimator_ckpt):
     img = np.random.default_rng(0).integers(0, 255, (90, 140, 3), dtype=np.uint8)
     with pytest.warns(PredictWarning, match="approximate"):
-        r = predict(tiny_estimator_ckpt, img, input_size=SIZE)[0]
-    assert r["camera"]["assumed"]
+        r = predict(tiny_estimator_ckpt, img, input_size=SIZE, detector="none")[0]
+    assert r["camera"]["assumed"] and r["detector"]["name"] == "two-pass"
     np.testing.assert_allclose(r["camera"]["K"], [[168.0, 0, 69.5], [0, 168.0, 44.5], [0, 0, 1]])
     np.testing.assert_allclose(default_intrinsics(90, 140), r["camera"]["K"])
-    assert r["crop"]["source"] in ("auto", "full_image")
-    np.testing.assert_allclose(r["joints2d"], project(r["joints3d"], r["camera"]["K"]), atol=1e-3)
+    hand = only_hand(r)
+    assert hand["crop"]["source"] in ("auto", "full_image") and hand["score"] is None
+    np.testing.assert_allclose(hand["joints2d"], project(hand["joints3d"], r["camera"]["K"]), atol=1e-3)
 
 
 def test_input_size_comes_from_the_checkpoint(tmp_path):
@@ -180,8 +191,8 @@ def test_input_size_comes_from_the_checkpoint(tmp_path):
     est = MeshEstimator(backbone_depth=18, regressor_hidden=32, evidence_width=8).eval()
     ckpt = write_network_checkpoint(tmp_path / "e.ckpt", "estimator", {"estimator": est}, input_size=96)
     img = np.zeros((50, 70, 3), np.uint8)
-    r = predict(ckpt, img, K=[80, 80, 35, 25], boxes=[10, 10, 40, 40])[0]
+    r = only_hand(predict(ckpt, img, K=[80, 80, 35, 25], boxes=[10, 10, 40, 40])[0])
     assert r["crop_image"].shape == (96, 96, 3) and r["crop"]["input_size"] == 96
     with pytest.warns(PredictWarning, match="differs"):
-        r = predict(ckpt, img, K=[80, 80, 35, 25], boxes=[10, 10, 40, 40], input_size=64)[0]
+        r = only_hand(predict(ckpt, img, K=[80, 80, 35, 25], boxes=[10, 10, 40, 40], input_size=64)[0])
     assert r["crop_image"].shape == (64, 64, 3)

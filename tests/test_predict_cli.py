@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -17,8 +18,9 @@ from hoi_adapt.render.cameras import project
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 
 SIZE = 64
-JSON_KEYS = {"schema", "schema_version", "image", "side", "camera", "crop", "joint_order", "joint_names", "joints3d",
-             "joints2d", "mano", "hand_model", "mesh", "checkpoint", "adapt", "files"}
+JSON_KEYS = {"schema", "schema_version", "image", "camera", "detector", "joint_order", "joint_names", "hand_model",
+             "checkpoint", "adapt", "hands", "notes", "files"}
+HAND_KEYS = {"side", "side_source", "score", "box", "crop", "joints3d", "joints2d", "mano", "mesh", "files"}
 
 
 def _write(path, rgb):
@@ -65,36 +67,41 @@ def test_cli_writes_valid_files_and_agrees_with_the_api(tiny_estimator_ckpt, fol
     boxes.write_text(json.dumps({"tall.jpg": [10, 40, 60, 100], "wide.png": None}))
     out = tmp_path / "out"
     rc = cli_main(["predict", "--ckpt", str(tiny_estimator_ckpt), "--input", str(folder), "--out", str(out),
-                   "--K-file", str(kfile), "--boxes", str(boxes), "--input-size", str(SIZE), "--batch-size", "1"])
+                   "--K-file", str(kfile), "--boxes", str(boxes), "--input-size", str(SIZE), "--batch-size", "1",
+                   "--detector", "none"])
     assert rc == 0, capsys.readouterr().err
-    api = {r["image"]["name"]: r for r in predict(tiny_estimator_ckpt, folder, K=kfile, boxes=boxes, input_size=SIZE)}
+    api = {r["image"]["name"]: r["hands"][0]
+           for r in predict(tiny_estimator_ckpt, folder, K=kfile, boxes=boxes, input_size=SIZE, detector="none")}
     index = json.loads((out / INDEX_FILE).read_text())
     assert sorted(e["name"] for e in index["images"]) == ["tall", "wide"]
     for name, (h, w) in (("wide", (90, 160)), ("tall", (140, 70))):
         rec = json.loads((out / f"{name}.json").read_text())
-        assert JSON_KEYS <= set(rec) and rec["schema_version"] == 1 and rec["side"] == "right" and rec["adapt"] is False
+        assert set(rec) == JSON_KEYS and rec["schema_version"] == 2 and rec["adapt"] is False and len(rec["hands"]) == 1
+        hand = rec["hands"][0]
+        assert set(hand) == HAND_KEYS and hand["side"] == "right" and hand["side_source"] == "default"
         assert (rec["image"]["width"], rec["image"]["height"]) == (w, h)
         assert rec["checkpoint"]["sha256"] == checkpoint_sha256(tiny_estimator_ckpt)
         assert rec["hand_model"]["type"] == "stand-in" and len(rec["joint_names"]) == 21
         assert rec["joint_names"][0] == "wrist" and rec["joint_names"][4] == "thumb_tip"
-        j3, j2, K = np.array(rec["joints3d"]), np.array(rec["joints2d"]), np.array(rec["camera"]["K"])
+        j3, j2, K = np.array(hand["joints3d"]), np.array(hand["joints2d"]), np.array(rec["camera"]["K"])
         assert j3.shape == (21, 3) and j2.shape == (21, 2) and not rec["camera"]["assumed"]
-        m = rec["mano"]
+        m = hand["mano"]
         assert (len(m["global_orient"]), len(m["hand_pose"]), len(m["betas"]), len(m["transl"])) == (3, 45, 10, 3)
         np.testing.assert_allclose(j2, project(j3, K), atol=1e-3)
         # OBJ = the predicted mesh; PNG = the original image size.
-        v, f = read_obj(out / rec["files"]["obj"])
+        v, f = read_obj(out / hand["files"]["obj"])
         np.testing.assert_allclose(v, api[name]["vertices"], atol=1e-6)
         np.testing.assert_array_equal(f, api[name]["faces"])
         assert cv2.imread(str(out / rec["files"]["overlay"])).shape == (h, w, 3)
         # The API returns the same numbers (up to float32 batching differences: it used batches of 8).
         np.testing.assert_allclose(j3, api[name]["joints3d"], atol=1e-6)
         np.testing.assert_allclose(j2, api[name]["joints2d"], atol=1e-3)
-        np.testing.assert_allclose(rec["crop"]["affine"], api[name]["crop"]["affine"])
+        np.testing.assert_allclose(hand["crop"]["affine"], api[name]["crop"]["affine"])
     wide, tall = (json.loads((out / f"{n}.json").read_text()) for n in ("wide", "tall"))
     assert wide["camera"]["K"][1][1] == 210 and tall["camera"]["K"][0][2] == 34  # per-file and "*" entries
-    assert tall["crop"]["source"] == "box" and wide["crop"]["source"] in ("auto", "full_image")
-    assert tall["crop"]["center"] == [35.0, 70.0]
+    assert tall["hands"][0]["crop"]["source"] == "box" and wide["hands"][0]["crop"]["source"] in ("auto", "full_image")
+    assert tall["detector"]["name"] == "boxes" and wide["detector"]["name"] == "two-pass"
+    assert tall["hands"][0]["crop"]["center"] == [35.0, 70.0] and tall["hands"][0]["box"] == [10, 40, 60, 100]
     # The overlay changed pixels only where the mesh or skeleton is drawn, never the image size.
     overlay = cv2.imread(str(out / "tall_overlay.png"))[:, :, ::-1]
     assert (overlay != cv2.imread(str(folder / "tall.jpg"))[:, :, ::-1]).any()
@@ -103,20 +110,23 @@ def test_cli_writes_valid_files_and_agrees_with_the_api(tiny_estimator_ckpt, fol
 def test_adapt_writes_the_hand_only_image_and_first_pass(adapt_ckpt, folder, tmp_path, tiny_estimator_ckpt):
     out = tmp_path / "out"
     rc = main(["--ckpt", str(adapt_ckpt), "--input", str(folder / "wide.png"), "--out", str(out), "--adapt",
-               "--K", "200,200,80,45", "--input-size", str(SIZE), "--no-progress"])
+               "--K", "200,200,80,45", "--input-size", str(SIZE), "--no-progress", "--detector", "none"])
     assert rc == 0
     rec = json.loads((out / "wide.json").read_text())
     assert rec["adapt"] is True and rec["checkpoint"]["kind"] == "adapt"
-    hand_only = cv2.imread(str(out / rec["files"]["hand_only"]))
+    hand = rec["hands"][0]
+    assert hand["files"] == {"obj": "wide_hand0.obj", "hand_only": "wide_hand0_hand_only.png"}
+    hand_only = cv2.imread(str(out / hand["files"]["hand_only"]))
     assert hand_only.shape == (SIZE, SIZE, 3)
-    first3d, first2d = np.array(rec["first_pass"]["joints3d"]), np.array(rec["first_pass"]["joints2d"])
+    first3d, first2d = np.array(hand["first_pass"]["joints3d"]), np.array(hand["first_pass"]["joints2d"])
     assert first3d.shape == (21, 3) and np.isfinite(first3d).all()
     np.testing.assert_allclose(first2d, project(first3d, np.array(rec["camera"]["K"])), atol=1e-3)
     # The left-hand path of the adapted pipeline mirrors the translation back.
-    r_right = predict(adapt_ckpt, folder / "wide.png", K="200,200,80,45", adapt=True, input_size=SIZE)[0]
+    r_right = predict(adapt_ckpt, folder / "wide.png", K="200,200,80,45", adapt=True, input_size=SIZE,
+                      detector="none")[0]["hands"][0]
     img = cv2.imread(str(folder / "wide.png"))[:, :, ::-1]
     r_left = predict(adapt_ckpt, np.ascontiguousarray(img[:, ::-1]), K=[200, 200, 159 - 80, 45], adapt=True, left=True,
-                     input_size=SIZE)[0]
+                     input_size=SIZE, detector="none")[0]["hands"][0]
     np.testing.assert_array_equal(r_left["hand_only_image"], r_right["hand_only_image"][:, ::-1])
     np.testing.assert_allclose(r_left["first_pass"]["joints3d"][:, 0], -r_right["first_pass"]["joints3d"][:, 0], atol=1e-6)
     # An estimator checkpoint cannot be used with --adapt.
@@ -129,11 +139,11 @@ def test_rerun_into_the_input_folder_never_loses_data(tiny_estimator_ckpt, tmp_p
     _write(d / "a.png", _image(60, 80, 2))
     _write(d / "a.jpg", _image(60, 80, 3))  # same stem: distinct outputs
     args = ["--ckpt", str(tiny_estimator_ckpt), "--input", str(d), "--out", str(d), "--K", "90,90,40,30",
-            "--input-size", str(SIZE), "--no-progress"]
+            "--input-size", str(SIZE), "--no-progress", "--detector", "none"]
     assert main(args) == 0
     index = {e["name"]: e["image"] for e in json.loads((d / INDEX_FILE).read_text())["images"]}
     assert index == {"a": str(d / "a.jpg"), "a_png": str(d / "a.png")}  # sorted: a.jpg comes first
-    assert (d / "a_png.obj").is_file() and (d / "a.obj").is_file()
+    assert (d / "a_png_hand0.obj").is_file() and (d / "a_hand0.obj").is_file()
     before = {p.name for p in d.iterdir()}
     assert main(args) == 0  # outputs of the first run are recognised, neither re-read as inputs nor refused
     assert {p.name for p in d.iterdir()} == before
@@ -160,8 +170,14 @@ def test_errors_name_the_problem(tiny_estimator_ckpt, folder, tmp_path, capsys):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(DataFileError, match="broken.png"):
         predict(tiny_estimator_ckpt, bad, K=[50, 50, 20, 20])
-    assert main(["--ckpt", str(tiny_estimator_ckpt), "--input", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert main(["--ckpt", str(tiny_estimator_ckpt), "--input", str(bad), "--out", str(tmp_path / "o"),
+                 "--detector", "none"]) == 1
     assert "broken.png" in capsys.readouterr().err
+    # The bad file is listed in the folder's index, and nothing else was written.
+    assert [p.name for p in (tmp_path / "o").iterdir()] == [INDEX_FILE]
+    index = json.loads((tmp_path / "o" / INDEX_FILE).read_text())
+    assert index["images"] == [] and [f["path"] for f in index["failures"]] == [str(bad)]
+    shutil.rmtree(tmp_path / "o")
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         predict(tmp_path / "missing.ckpt", folder / "wide.png")
     with pytest.raises(DataFileError, match="not found"):
@@ -197,7 +213,7 @@ def test_mapping_entries_that_match_no_image_are_reported(tiny_estimator_ckpt, f
 
     with pytest.warns(PredictWarning, match="matched no input image: wdie.png"):
         r = predict(tiny_estimator_ckpt, folder / "wide.png", K={"wdie.png": [1, 1, 0, 0], "*": [200, 200, 80, 45]},
-                    input_size=SIZE)[0]
+                    input_size=SIZE, detector="none")[0]
     assert r["camera"]["K"][0][0] == 200 and r["camera"]["source"].endswith("['*']")
 
 
@@ -208,4 +224,4 @@ def test_package_level_predict_stays_callable_after_the_submodule_import(tiny_es
     assert hoi_adapt.predict is module.predict
     r = hoi_adapt.predict(tiny_estimator_ckpt, folder / "wide.png", K=[200, 200, 80, 45], boxes=[60, 20, 100, 70],
                           input_size=SIZE)
-    assert len(r) == 1 and r[0]["crop"]["source"] == "box"
+    assert len(r) == 1 and r[0]["hands"][0]["crop"]["source"] == "box"

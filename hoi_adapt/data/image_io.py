@@ -75,8 +75,8 @@ def _decode(path: Path, data: bytes, flags: int) -> np.ndarray:
     except cv2.error as exc:  # pragma: no cover - cv2 returns None for almost every bad input
         raise DataFileError(path, f"cannot decode image ({exc})") from None
     if img is None or img.size == 0:
-        kind = "truncated or corrupt" if data[:2] == _JPEG_SOI or data[:8] == _PNG_SIGNATURE else "not a readable image"
-        raise DataFileError(path, f"{kind} image file ({len(data)} bytes)", "re-extract or re-download it")
+        kind = "truncated or corrupt image file" if data[:2] == _JPEG_SOI or data[:8] == _PNG_SIGNATURE else "not a readable image"
+        raise DataFileError(path, f"{kind} ({len(data)} bytes)", "re-extract or re-download it")
     if not _structurally_complete(data) and not _pil_decodes_fully(data):
         raise DataFileError(path, f"truncated image file ({len(data)} bytes, no end-of-image marker)",
                             "re-extract or re-download it")

@@ -1,4 +1,4 @@
-"""Crop geometry of predict: the box scale, mirroring and the automatic box from the estimator's hand mask."""
+"""Crop geometry of predict: the box scales, mirroring and the automatic box from the estimator's hand mask."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +6,13 @@ import numpy as np
 from hoi_adapt.data import crop as C
 
 CROP_SCALE = 1.3
+"""Crop side / longer side of a hand box (a box around the whole hand, as users draw and datasets annotate)."""
+JOINT_TO_HAND_EXTENT = 1.1
+"""A box around the 21 joints is smaller than one around the hand's surface: fingertips and the palm's edges lie
+outside the joints. Longer side of the projected mesh / of the projected joints, 400 sampled stand-in poses and
+views: median 1.09 (5-95%: 1.02-1.26). Boxes of landmark detectors (MediaPipe) are joint boxes."""
+LANDMARK_BOX_SCALE = round(CROP_SCALE * JOINT_TO_HAND_EXTENT, 6)
+"""Crop side / longer side of a landmark (joint) box: the same crop as :data:`CROP_SCALE` around the hand."""
 MASK_THRESHOLD = 0.5
 
 
@@ -17,6 +24,22 @@ def mirror_affine(width: int) -> np.ndarray:
 def box_from_mask(mask_prob: np.ndarray, A: np.ndarray, input_size: int, height: int, width: int,
                   threshold: float = MASK_THRESHOLD, scale: float = CROP_SCALE) -> C.Box | None:
     """Square crop box (original pixels) around the largest hand-mask region of a first pass, or None.
+
+    The region is :func:`mask_region_xyxy`, the box :func:`box_from_region`.
+    """
+    xyxy = mask_region_xyxy(mask_prob, A, input_size, height, width, threshold)
+    return None if xyxy is None else box_from_region(xyxy, height, width, scale)
+
+
+def box_from_region(xyxy: np.ndarray, height: int, width: int, scale: float = CROP_SCALE) -> C.Box:
+    """Crop box of a mask region: ``scale`` times its longer side, at least an eighth of the image's longer side
+    (a few mask pixels are no hand-sized crop)."""
+    return C.crop_box_from_xyxy(xyxy, scale, min_size=max(height, width) / 8.0)
+
+
+def mask_region_xyxy(mask_prob: np.ndarray, A: np.ndarray, input_size: int, height: int, width: int,
+                     threshold: float = MASK_THRESHOLD) -> np.ndarray | None:
+    """``[x0, y0, x1, y1]`` (original pixels) of the largest hand-mask region of a first pass, or None.
 
     ``mask_prob`` (h, w) is the estimator's mask evidence of a crop made with the 3x3 affine ``A`` (original
     -> crop pixels, scale and translation only) at ``input_size``. Mask pixel ``i`` covers crop pixels
@@ -41,5 +64,4 @@ def box_from_mask(mask_prob: np.ndarray, A: np.ndarray, input_size: int, height:
     x1, y1 = x0 + stats[best, cv2.CC_STAT_WIDTH], y0 + stats[best, cv2.CC_STAT_HEIGHT]
     corners = np.array([[x0 * sx - 0.5, y0 * sy - 0.5], [x1 * sx - 0.5, y1 * sy - 0.5]])
     (u0, v0), (u1, v1) = C.transform_points(Ainv, corners)
-    xyxy = np.array([max(u0, -0.5), max(v0, -0.5), min(u1, width - 0.5), min(v1, height - 0.5)])
-    return C.crop_box_from_xyxy(xyxy, scale, min_size=max(height, width) / 8.0)
+    return np.array([max(u0, -0.5), max(v0, -0.5), min(u1, width - 0.5), min(v1, height - 0.5)])

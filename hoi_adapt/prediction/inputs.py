@@ -1,6 +1,7 @@
 """Inputs of ``hoi-adapt predict``: image files and folders, cameras (K) and hand boxes, checked with clear errors."""
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,17 +14,21 @@ from hoi_adapt.data.image_io import IMAGE_EXTENSIONS, read_image
 from hoi_adapt.prediction.index import FolderIndex
 from hoi_adapt.prediction.schema import INDEX_FILE
 from hoi_adapt.utils.errors import ConfigError, DataFileError
-from hoi_adapt.utils.io import read_json
+from hoi_adapt.utils.io import file_digest, read_json
 
 DEFAULT_FOCAL_FACTOR = 1.2  # COLMAP ImageReaderOptions.default_focal_length_factor
 
 
 class PredictWarning(UserWarning):
-    """Something the user should know about a prediction (assumed camera, unused box entries, ...)."""
+    """Something the user should know about a prediction (assumed camera, unused box entries, a skipped file ...)."""
 
 
-def _warn(message: str) -> None:
-    warnings.warn(message, PredictWarning, stacklevel=3)
+class PredictNote(PredictWarning):
+    """Information, not a problem (e.g. how many images an earlier run already finished)."""
+
+
+def _warn(message: str, category: type[PredictWarning] = PredictWarning) -> None:
+    warnings.warn(message, category, stacklevel=3)
 
 
 # ================================================================================== camera and boxes
@@ -152,22 +157,51 @@ def _K_spec(K: Any) -> _PerImage:
     return _PerImage(single=_K_from_value(K, "K"), source="K")
 
 
+@dataclass(frozen=True)
+class UserBox:
+    """A hand box the user gave, with the hand's side when the boxes file names it."""
+
+    xyxy: np.ndarray
+    side: str | None = None
+
+
+def _one_box(value: Any, where: str) -> UserBox:
+    if not isinstance(value, Mapping):
+        return UserBox(_check_box_shape(value, where))
+    if "box" not in value or set(value) - {"box", "side"}:
+        raise ConfigError(f'{where}: a box object is {{"box": [x0, y0, x1, y1], "side": "left" | "right"}}, '
+                          f"got keys {sorted(value)}")
+    side = value.get("side")
+    if side not in (None, "left", "right"):
+        raise ConfigError(f"{where}: side must be 'left' or 'right', got {side!r}")
+    return UserBox(_check_box_shape(value["box"], where), side)
+
+
+def _user_boxes(value: Any, where: str) -> list[UserBox] | None:
+    """One image's boxes: null (automatic), one box (``[x0, y0, x1, y1]`` or ``{"box":, "side":}``) or a list."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [UserBox(parse_box(value))]
+    if (isinstance(value, (list, tuple, np.ndarray)) and len(value) > 0
+            and all(isinstance(v, (Mapping, list, tuple, np.ndarray)) for v in value)):
+        return [_one_box(v, f"{where} box {i}") for i, v in enumerate(value)]
+    return [_one_box(value, where)]
+
+
 def _box_spec(boxes: Any) -> _PerImage:
-    """Normalise ``boxes``: None, one box, a JSON file path, or a mapping name -> box (or null: automatic)."""
+    """Normalise ``boxes``: None, one image's boxes, a JSON file path, or a mapping name -> boxes (null: automatic)."""
     if boxes is None:
         return _PerImage()
     if isinstance(boxes, Path) or (isinstance(boxes, str) and boxes.lower().endswith(".json")):
         data = read_json(boxes, "boxes")
         if not isinstance(data, Mapping):
-            raise DataFileError(boxes, "a boxes file maps image file names to [x0, y0, x1, y1]")
-        mapping = {str(k): (None if v is None else _check_box_shape(v, f"{boxes}: entry {k!r}")) for k, v in data.items()}
-        return _PerImage(mapping=mapping, source=str(boxes))
-    if isinstance(boxes, Mapping):
-        mapping = {str(k): (None if v is None else _check_box_shape(v, f"boxes[{k!r}]")) for k, v in boxes.items()}
-        return _PerImage(mapping=mapping, source="boxes")
-    if isinstance(boxes, str):
-        return _PerImage(single=parse_box(boxes), source="box")
-    return _PerImage(single=_check_box_shape(boxes, "box"), source="box")
+            raise DataFileError(boxes, "a boxes file maps image file names to [x0, y0, x1, y1] (or lists of boxes)")
+        return _PerImage(mapping={str(k): _user_boxes(v, f"{boxes}: entry {k!r}") for k, v in data.items()},
+                         source=str(boxes))
+    if isinstance(boxes, Mapping) and "box" not in boxes:
+        return _PerImage(mapping={str(k): _user_boxes(v, f"boxes[{k!r}]") for k, v in boxes.items()}, source="boxes")
+    return _PerImage(single=_user_boxes(boxes, "box"), source="box")
 
 
 # ========================================================================================== inputs
@@ -193,6 +227,29 @@ class InputImage:
 
         assert self.path is not None
         return read_image(self.path)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the content: a file's size, mtime and sha256; an array's shape and sha256."""
+        if self.path is None:
+            assert self.array is not None
+            return {"shape": list(self.array.shape), "sha256": hashlib.sha256(self.array.tobytes()).hexdigest()}
+        st = self.path.stat()
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_digest(self.path)}
+
+    def unchanged(self, recorded: Mapping[str, Any] | None) -> bool:
+        """True if the content is the one ``recorded`` by :meth:`fingerprint` (a file's sha256 is only
+        computed when its size matches but its mtime does not: a touched or copied file is still the same)."""
+        if not isinstance(recorded, Mapping):
+            return False
+        if self.path is None:
+            return self.fingerprint() == dict(recorded)
+        try:
+            st = self.path.stat()
+        except OSError:
+            return False
+        if st.st_size != recorded.get("size"):
+            return False
+        return st.st_mtime_ns == recorded.get("mtime_ns") or file_digest(self.path) == recorded.get("sha256")
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -1,6 +1,7 @@
 """Drawing helpers for the pictures people look at: skeletons, mesh overlays, panels of a batch."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -84,6 +85,20 @@ def adapt_panels(batch: dict[str, Any], out: Any, faces: torch.Tensor) -> torch.
 
 def mesh_overlay(image: np.ndarray, vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, joints2d: np.ndarray) -> np.ndarray:
     """The image with the shaded mesh and the skeleton drawn over it (lines scale with the image size)."""
-    out = overlay(image, vertices, faces, K)
+    return hands_overlay(image, [(vertices, faces, joints2d)], K)
+
+
+def hands_overlay(image: np.ndarray, hands: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], K: np.ndarray) -> np.ndarray:
+    """The image with every hand's shaded mesh and skeleton; ``hands``: ``(vertices, faces, joints2d)`` each.
+
+    Meshes are drawn farthest first (by mean depth), each rendered only in its own projected box, so two hands
+    at opposite ends of a large photo cost two small renderings, not one of the whole span; no hands: a copy.
+    """
+    out = np.ascontiguousarray(image).copy()
+    order = sorted(range(len(hands)), key=lambda i: -float(np.asarray(hands[i][0])[:, 2].mean()))
+    for i in order:
+        out = overlay(out, hands[i][0], hands[i][1], K)
     thickness = max(1, int(round(max(image.shape[:2]) / 300)))
-    return draw_skeleton(out, joints2d, thickness=thickness)
+    for _, _, joints2d in hands:
+        out = draw_skeleton(out, joints2d, thickness=thickness)
+    return out
