@@ -18,7 +18,7 @@ from hoi_adapt.render.cameras import project
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 
 SIZE = 64
-JSON_KEYS = {"schema", "schema_version", "image", "camera", "detector", "joint_order", "joint_names", "hand_model",
+JSON_KEYS = {"schema", "schema_version", "image", "camera", "detector", "joint_order", "joint_names", "skeleton", "hand_model",
              "checkpoint", "adapt", "hands", "notes", "files"}
 HAND_KEYS = {"side", "side_source", "score", "box", "crop", "joints3d", "joints2d", "mano", "mesh", "files"}
 
@@ -76,7 +76,7 @@ def test_cli_writes_valid_files_and_agrees_with_the_api(tiny_estimator_ckpt, fol
     assert sorted(e["name"] for e in index["images"]) == ["tall", "wide"]
     for name, (h, w) in (("wide", (90, 160)), ("tall", (140, 70))):
         rec = json.loads((out / f"{name}.json").read_text())
-        assert set(rec) == JSON_KEYS and rec["schema_version"] == 2 and rec["adapt"] is False and len(rec["hands"]) == 1
+        assert set(rec) == JSON_KEYS and rec["skeleton"] == "mesh" and rec["schema_version"] == 2 and rec["adapt"] is False and len(rec["hands"]) == 1
         hand = rec["hands"][0]
         assert set(hand) == HAND_KEYS and hand["side"] == "right" and hand["side_source"] == "default"
         assert (rec["image"]["width"], rec["image"]["height"]) == (w, h)

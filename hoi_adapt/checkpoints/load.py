@@ -100,7 +100,7 @@ def init_estimator_checked(net: nn.Module, path: str | Path, input_size: int | N
     """:func:`init_weights_from` for the E that starts a training run, refusing a checkpoint made for other settings.
 
     Equal tensor shapes do not make the weights fit: an E trained with the other kind of hand model (stand-in
-    vs MANO), another joint order or fingertip preset, or at another input size loads silently and then trains
+    vs MANO), another joint order, fingertip preset or skeleton definition, or at another input size loads silently and then trains
     against a different skeleton or scale. These are compared first (names and presets by what they resolve
     to; MANO paths not, since they differ between machines; ``input_size``: the run's data size, None skips
     it, as does a checkpoint that does not record its own), and any difference is one :class:`CheckpointError`
@@ -113,7 +113,8 @@ def init_estimator_checked(net: nn.Module, path: str | Path, input_size: int | N
     # retired arguments (recorded by older checkpoints) count as their only value
     defaults = {**getattr(type(net), "RETIRED_ARGS", {}), **{k: p.default for k, p in inspect.signature(type(net)).parameters.items()}}
 
-    meaning = {"mano_path": lambda v: v is None, "joint_order": canonical_order, "tip_preset": tip_vertices}
+    meaning = {"mano_path": lambda v: v is None, "joint_order": canonical_order, "tip_preset": tip_vertices,
+               "skeleton": str}
 
     def same(key: str, a: Any, b: Any) -> bool:
         try:

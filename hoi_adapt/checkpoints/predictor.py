@@ -1,7 +1,7 @@
 """Batched inference with a trained estimator or adapted pipeline (shared by predict, evaluate, export).
 
-A :class:`Predictor` returns plain tensors per batch: the final skeleton (regressed from the final mesh),
-mesh, MANO parameters (axis-angle), camera translation, the estimator's hand-mask probability and, for the
+A :class:`Predictor` returns plain tensors per batch: the final skeleton (in the estimator's own definition, or
+in the one asked for: ``hand.model.SKELETONS``), mesh, MANO parameters (axis-angle), camera translation, the estimator's hand-mask probability and, for the
 adapted pipeline, the translated hand-only image and the first-pass skeleton.
 """
 from __future__ import annotations
@@ -14,14 +14,18 @@ from pytorch3d.transforms import matrix_to_axis_angle
 from torch import nn
 
 from hoi_adapt.checkpoints.load import load_estimator, load_pipeline, read_checkpoint
-from hoi_adapt.utils.errors import CheckpointError
+from hoi_adapt.hand.model import SKELETONS
+from hoi_adapt.models.estimator import skeleton_of
+from hoi_adapt.render.cameras import project
+from hoi_adapt.utils.errors import CheckpointError, ConfigError
 
 
-def _estimator_fields(prefix: str, out: Any) -> dict[str, torch.Tensor]:
+def _estimator_fields(prefix: str, out: Any, estimator: nn.Module, skeleton: str, K: torch.Tensor) -> dict[str, torch.Tensor]:
     b = out.vertices.shape[0]
+    joints3d = skeleton_of(estimator, out, skeleton)
     return {
-        f"{prefix}joints3d": out.joints3d,
-        f"{prefix}joints2d": out.joints2d,
+        f"{prefix}joints3d": joints3d,
+        f"{prefix}joints2d": out.joints2d if joints3d is out.joints3d else project(joints3d, K),
         f"{prefix}vertices": out.vertices,
         f"{prefix}global_orient": matrix_to_axis_angle(out.global_orient),
         f"{prefix}hand_pose": matrix_to_axis_angle(out.hand_pose).reshape(b, 45),
@@ -32,12 +36,19 @@ def _estimator_fields(prefix: str, out: Any) -> dict[str, torch.Tensor]:
 
 
 class Predictor(nn.Module):
-    """Wraps an estimator (``adapt=False``) or an :class:`~hoi_adapt.models.pipeline.AdaptPipeline`."""
+    """Wraps an estimator (``adapt=False``) or an :class:`~hoi_adapt.models.pipeline.AdaptPipeline`.
 
-    def __init__(self, model: nn.Module, adapt: bool) -> None:
+    ``skeleton``: definition of the returned joints (None: the estimator's own, ``estimator.skeleton``); evaluation
+    asks for the definition of the dataset's labels.
+    """
+
+    def __init__(self, model: nn.Module, adapt: bool, skeleton: str | None = None) -> None:
         super().__init__()
         self.model = model.eval()
         self.adapt = adapt
+        self.skeleton = skeleton or self.estimator.skeleton
+        if self.skeleton not in SKELETONS:
+            raise ConfigError(f"unknown skeleton definition {self.skeleton!r}; known: {', '.join(SKELETONS)}")
 
     @property
     def estimator(self) -> nn.Module:
@@ -50,17 +61,18 @@ class Predictor(nn.Module):
     @torch.inference_mode()
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.adapt:
-            return _estimator_fields("", self.model(image, K))
+            return _estimator_fields("", self.model(image, K), self.estimator, self.skeleton, K)
         out = self.model(image, K)
-        fields = _estimator_fields("", out.final)
-        fields.update({k: v for k, v in _estimator_fields("first_", out.first).items() if k in ("first_joints3d", "first_joints2d", "first_mask_prob")})
+        fields = _estimator_fields("", out.final, self.estimator, self.skeleton, K)
+        first = _estimator_fields("first_", out.first, self.estimator, self.skeleton, K)
+        fields.update({k: v for k, v in first.items() if k in ("first_joints3d", "first_joints2d", "first_mask_prob")})
         fields["translated"] = out.translated
         return fields
 
 
 def load_predictor(ckpt: str | Path, adapt: bool = False, mano_path: str | None = None,
-                   device: str | torch.device = "cpu") -> Predictor:
-    """Predictor from a checkpoint; ``adapt=True`` needs an adaptation checkpoint."""
+                   device: str | torch.device = "cpu", skeleton: str | None = None) -> Predictor:
+    """Predictor from a checkpoint; ``adapt=True`` needs an adaptation checkpoint; ``skeleton`` as in :class:`Predictor`."""
     if adapt:
         kind = read_checkpoint(ckpt)["hoi_adapt"].get("kind")
         if kind != "adapt":
@@ -68,4 +80,4 @@ def load_predictor(ckpt: str | Path, adapt: bool = False, mano_path: str | None 
         model = load_pipeline(ckpt, mano_path)
     else:
         model = load_estimator(ckpt, mano_path)
-    return Predictor(model, adapt).to(device)
+    return Predictor(model, adapt, skeleton).to(device)

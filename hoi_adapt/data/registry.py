@@ -31,6 +31,9 @@ class DatasetEntry:
         protocol: the evaluation protocol of :mod:`hoi_adapt.eval.protocols` used by default.
         train_split: the split ``fit`` and ``export`` read by default.
         aliases: other names accepted on the command line (``do`` for Dexter+Object, ...).
+        skeleton: definition of the labels' 3D joints (``hand.model.SKELETONS``: ``mesh`` or ``kinematic``); None
+            for labels that follow neither MANO definition (markers, manual annotation). Evaluation scores
+            predictions in this definition; a loader may refine it per copy (``dataset.skeleton``).
     """
 
     name: str
@@ -39,6 +42,7 @@ class DatasetEntry:
     protocol: str
     train_split: str
     aliases: tuple[str, ...] = ()
+    skeleton: str | None = None
 
 
 ENTRIES: tuple[DatasetEntry, ...] = (
@@ -46,12 +50,12 @@ ENTRIES: tuple[DatasetEntry, ...] = (
     DatasetEntry("egodexter", EgoDexter, "test", "egodexter", "test", aliases=("ed",)),
     DatasetEntry("stb", STB, "test", "stb", "train"),
     DatasetEntry("rhd", RHD, "evaluation", "rhd", "train"),
-    DatasetEntry("freihand", FreiHAND, "evaluation", "freihand", "train"),
-    DatasetEntry("ho3d", HO3D, "evaluation", "ho3d", "train"),
-    DatasetEntry("obman", ObMan, "test", SYNTHETIC, "train"),
+    DatasetEntry("freihand", FreiHAND, "evaluation", "freihand", "train", skeleton="kinematic"),
+    DatasetEntry("ho3d", HO3D, "evaluation", "ho3d", "train", skeleton="kinematic"),
+    DatasetEntry("obman", ObMan, "test", SYNTHETIC, "train", skeleton="kinematic"),
     # scores agreement with an export's own pseudo-labels, not accuracy
-    DatasetEntry("adapted", AdaptedDataset, "all", SYNTHETIC, "train"),
-    DatasetEntry(SYNTHETIC, SyntheticHandDataset, "target_test", SYNTHETIC, "target_hoi"),
+    DatasetEntry("adapted", AdaptedDataset, "all", SYNTHETIC, "train", skeleton="mesh"),  # refined per export
+    DatasetEntry(SYNTHETIC, SyntheticHandDataset, "target_test", SYNTHETIC, "target_hoi", skeleton="mesh"),
 )
 REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in ENTRIES}
 _ALIASES: dict[str, str] = {alias: e.name for e in ENTRIES for alias in (e.name, *e.aliases)}

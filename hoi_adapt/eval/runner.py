@@ -114,6 +114,9 @@ class EvalData:
     gt_mesh: Callable[[Mapping[str, Any]], tuple[np.ndarray, np.ndarray]] | None = None
     """batch -> ((B, V, 3) metres GT vertices, (B,) bool usable); None: no GT meshes for this data."""
     mesh_note: str = ""
+    skeleton: str | None = None
+    """Definition of the labels' 3D joints (``hand.model.SKELETONS``); predictions are scored in it. None: the
+    labels follow neither MANO definition, predictions keep the estimator's own."""
 
 
 def _mesh_from_mano(model: Any, pose: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor) -> np.ndarray:
@@ -208,7 +211,7 @@ def _synthetic_data(root: Path, split: str, image_size: int | None, protocol: st
     data = EvalData(SYNTHETIC, protocol, split, root, ds, size,
                     crop=f"the world's rendered image ('{image}'; a crop around the hand by construction), "
                          f"resized to {size} px", notes=notes,
-                    settings={"image": image, "world_hand_model": desc})
+                    settings={"image": image, "world_hand_model": desc, "skeleton": "mesh"}, skeleton="mesh")
     if get_protocol(protocol).uses_verts:
         if mano is not None and not Path(mano).expanduser().exists():
             data.mesh_note = f"no mesh metrics: the world's hand model {mano} is not available here"
@@ -239,11 +242,13 @@ def _real_data(entry: DatasetEntry, root: Path, split: str | None, protocol: str
     settings: dict[str, Any] = {k: v for k, v in setup.options.items() if k not in hidden}
     settings.update(crop_scale=ds.crop_scale, crop_source=ds.crop_source, flip_left=ds.flip_left)
     settings.update(ds.evaluation_settings())
+    skeleton = getattr(ds, "skeleton", None) or entry.skeleton
+    settings["skeleton"] = skeleton or "the estimator's own (labels follow neither MANO definition)"
     data = EvalData(entry.name, proto.name, ds.split, root, ds, image_size,
                     crop=(f"the loader's square crop around the ground-truth hand (box if the dataset gives one, "
                           f"else GT 2D keypoints, else the hand mask; scale {ds.crop_scale:g}), resized to "
                           f"{image_size} px — the standard GT-based crop of these benchmarks"),
-                    root_is_palm=setup.root_is_palm, notes=list(setup.notes), settings=_plain(settings))
+                    root_is_palm=setup.root_is_palm, notes=list(setup.notes), settings=_plain(settings), skeleton=skeleton)
     if proto.uses_verts:
         if model is None:
             data.mesh_note = ("no mesh metrics: GT meshes of real datasets need the MANO model (--mano PATH); "
@@ -638,7 +643,7 @@ def evaluate_checkpoints(
     if out_dir is not None:
         check_out_dir(out_dir, data.name, identity, overwrite)
     for spec, label, kind, sha in zip(models, labels, kinds, digests, strict=True):
-        predictor = load_predictor(spec.ckpt, adapt=spec.adapt, mano_path=mano_path, device=device)
+        predictor = load_predictor(spec.ckpt, adapt=spec.adapt, mano_path=mano_path, device=device, skeleton=data.skeleton)
         col = collect(data, _predictor_fn(predictor, device), batch_size=batch_size, num_workers=num_workers,
                       limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")
         bad = int((~np.isfinite(col.pred_joints).all(axis=(1, 2))).sum())

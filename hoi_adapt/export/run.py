@@ -41,6 +41,7 @@ from hoi_adapt.export.freihand import write_freihand_json
 from hoi_adapt.export.module import ExportDataModule, ExportModule, make_groups
 from hoi_adapt.export.sheet import SheetRow, write_sheet
 from hoi_adapt.export.writer import ExportWriter
+from hoi_adapt.hand.model import SKELETONS
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 from hoi_adapt.utils.io import jsonable
 from hoi_adapt.utils.results import check_same_result
@@ -185,14 +186,14 @@ def _sheet_rows(out: Path, source: Source, ann: Mapping[str, np.ndarray], rows: 
     return out_rows
 
 
-def finalize_export(out: Path, base: Mapping[str, Any], keys: list[str], source: Source, hands_mean: np.ndarray,
+def finalize_export(out: Path, base: Mapping[str, Any], keys: list[str], source: Source, hand_model: Any,
                     sheet_rows: int = SHEET_ROWS) -> dict[str, Any]:
     """Merge shards -> annotations.npz, FreiHAND lists, sheet, manifest (rank 0 only)."""
     config = base["config"]
     merged, files = fmt.merge_shards(out, keys)
     files[fmt.ANNOTATIONS_FILE] = fmt.write_npz_atomic(out / fmt.ANNOTATIONS_FILE, merged)
     if config["freihand"]:
-        files.update(write_freihand_json(out, merged, hands_mean))
+        files.update(write_freihand_json(out, merged, hand_model))
     if sheet_rows > 0:
         files[fmt.SHEET_FILE] = write_sheet(out / fmt.SHEET_FILE, _sheet_rows(out, source, merged, sheet_rows, config["adapt"]))
     n = len(keys)
@@ -283,7 +284,9 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
               "accelerator": accelerator, "strategy": strategy, "num_workers": num_workers, "sheet_rows": sheet_rows}
     base = _base_manifest(ckpt=ckpt, sha=checkpoint_sha256(ckpt), kind=kind, source=source, count=count, limit=limit,
                           config=config, hand_model={**hand_model.describe(), "side": "right", "joint_order": "openpose",
-                                                      "pose": "absolute axis-angle (flat_hand_mean=True); FreiHAND variant: relative to hands_mean"})
+                                                      "skeleton": predictor.skeleton, "skeleton_definition": SKELETONS[predictor.skeleton],
+                                                      "pose": "absolute axis-angle (flat_hand_mean=True); FreiHAND variant: relative to hands_mean",
+                                                      "freihand_skeleton": "kinematic (FreiHAND's definition)"})
     if check_same_result(out, existing, base, fmt.IDENTITY_FIELDS, what="export", overwrite=overwrite):
         if first_process:  # replacing a different export: none of its files may survive into the new one
             fmt.remove_export(out)
@@ -320,8 +323,7 @@ def export_dataset(ckpt: str | Path, dataset: str, root: str | Path, out: str | 
     _barrier(trainer)
     manifest: dict[str, Any] | None = None
     if is_zero:
-        hands_mean = hand_model.hands_mean.detach().cpu().numpy()
-        manifest = finalize_export(out, base, keys, source, hands_mean, sheet_rows)
+        manifest = finalize_export(out, base, keys, source, hand_model, sheet_rows)
     _barrier(trainer)
     if manifest is None:
         manifest = fmt.read_manifest(out)

@@ -30,6 +30,14 @@ from hoi_adapt.utils.errors import ConfigError, ModelFileError
 from hoi_adapt.utils.mesh import signed_volume
 
 POSE_SPACES = ("axis_angle", "pca")
+SKELETONS: dict[str, str] = {
+    "mesh": "J_regressor applied to the posed mesh, plus the fingertip vertices (the method's: the skeleton is "
+            "regressed from the final mesh, so the two cannot disagree)",
+    "kinematic": "MANO's joint positions from the skinning transforms (smplx's output joints), plus the fingertip "
+                 "vertices: the definition of FreiHAND's, HO-3D's and ObMan's 3D labels",
+}
+"""The two 21-joint skeletons of a posed MANO hand. They differ by linear-blend-skinning only (2-5 mm on the
+stand-in), so a skeleton is always stored with the name of its definition."""
 
 
 @dataclass
@@ -283,9 +291,17 @@ class HandModel(nn.Module):
         full = torch.cat([joints16, vertices.index_select(1, self.tip_ids)], dim=1)
         return full.index_select(1, self.joint_perm)
 
+    def skeleton(self, out: HandOutput, definition: str) -> Tensor:
+        """(B, 21, 3) skeleton of a posed hand in ``definition`` (a key of :data:`SKELETONS`)."""
+        if definition == "kinematic":
+            return out.joints
+        if definition == "mesh":
+            return self.joints_from_vertices(out.vertices)
+        raise ConfigError(f"unknown skeleton definition {definition!r}; known: {', '.join(SKELETONS)}")
+
     def tips(self, vertices: Tensor) -> Tensor:
         """(B, 5, 3) fingertip vertices (thumb..pinky) of the configured preset."""
         return vertices.index_select(1, self.tip_ids)
 
 
-__all__ = ["HandModel", "HandOutput", "resolve_model_file", "left_shapedirs_fix", "POSE_SPACES"]
+__all__ = ["HandModel", "HandOutput", "resolve_model_file", "left_shapedirs_fix", "POSE_SPACES", "SKELETONS"]

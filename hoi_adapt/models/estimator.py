@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from pytorch3d.transforms import axis_angle_to_matrix, matrix_to_rotation_6d, rotation_6d_to_matrix
 from torch import nn
 
-from hoi_adapt.hand.model import HandModel
+from hoi_adapt.hand.model import SKELETONS, HandModel
 from hoi_adapt.hand.pose_sampler import base_orient
 from hoi_adapt.models.backbone import ResNetBackbone
 from hoi_adapt.models.config import record_init
@@ -190,6 +190,9 @@ class MeshEstimator(nn.Module):
         hand_span: metres; sets the depth prior (the depth at which such a hand spans the crop width).
         camera: ``"solve"`` (translation fitted to the heatmap keypoints in closed form) or ``"regress"``.
         softargmax_beta: sharpness of the soft-argmax that reads keypoints off the heatmaps.
+        skeleton: definition of the returned 21 joints (``hand.model.SKELETONS``): ``"mesh"`` (the method's,
+            regressed from the final mesh) or ``"kinematic"`` (MANO's skinning joints, the definition of FreiHAND,
+            HO-3D and ObMan labels). Train with the definition of the training labels; it is recorded in checkpoints.
     """
 
     # Joints and heatmaps are always in OpenPose order (what losses, metrics and every output assume); converting
@@ -208,9 +211,13 @@ class MeshEstimator(nn.Module):
         hand_span: float = 0.22,
         camera: str = "solve",
         softargmax_beta: float = 20.0,
+        skeleton: str = "mesh",
     ) -> None:
         super().__init__()
 
+        if skeleton not in SKELETONS:
+            raise ConfigError(f"MeshEstimator: skeleton must be one of {tuple(SKELETONS)}, got {skeleton!r}")
+        self.skeleton = skeleton
         if camera not in CAMERA_MODES:
             raise ConfigError(f"MeshEstimator: camera must be one of {CAMERA_MODES}, got {camera!r}")
         self.camera = camera
@@ -267,14 +274,14 @@ class MeshEstimator(nn.Module):
         p = self.decode_params(history[-1])
         hand = self.hand_model(p["global_orient"], p["hand_pose"], p["betas"])
         if self.camera == "solve":
-            skeleton = self.hand_model.joints_from_vertices(hand.vertices)
+            skeleton = self.hand_model.skeleton(hand, self.skeleton)
             transl = solve_translation(skeleton, keypoints, K, confidence.detach().clamp(min=0.05), self.depth_prior(K, size[1]))
             cam = transl
         else:
             cam = p["cam"]
             transl = self.camera_translation(cam, hand.joints16[:, 0], K, size)
         vertices = hand.vertices + transl.unsqueeze(1)
-        joints3d = self.hand_model.joints_from_vertices(vertices)
+        joints3d = self.hand_model.joints_from_vertices(vertices) if self.skeleton == "mesh" else hand.joints + transl.unsqueeze(1)
         joints2d = _project_safe(joints3d, K)
         return EstimatorOutput(
             vertices=vertices, joints3d=joints3d, joints2d=joints2d, global_orient=p["global_orient"],
@@ -282,6 +289,17 @@ class MeshEstimator(nn.Module):
             mask_logits=mask_logits, keypoints2d=keypoints, keypoint_confidence=confidence,
             iterations=[self.decode_params(h) for h in history],
         )
+
+
+def skeleton_of(estimator: MeshEstimator, out: EstimatorOutput, definition: str) -> torch.Tensor:
+    """(B, 21, 3) camera-frame skeleton of an estimate in ``definition``: its own joints, or those of its mesh /
+    its MANO parameters re-posed in the other definition (to score it against labels of that definition)."""
+    if definition == estimator.skeleton:
+        return out.joints3d
+    if definition == "mesh":
+        return estimator.hand_model.joints_from_vertices(out.vertices)
+    hand = estimator.hand_model(out.global_orient, out.hand_pose, out.betas)
+    return estimator.hand_model.skeleton(hand, definition) + out.transl.unsqueeze(1)
 
 
 def _project_safe(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:

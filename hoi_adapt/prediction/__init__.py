@@ -67,7 +67,8 @@ A box must overlap the image (parts outside are padded black). Values starting w
     camera {K (3x3), assumed (bool), source},
     detector {name ("mediapipe"|"boxes"|"two-pass"|...), version, settings, box_scale},
     checkpoint {path, sha256, kind}, adapt (bool),
-    joint_order ("openpose"), joint_names (21), hand_model {type ("stand-in"|"MANO"), file, tip_preset},
+    joint_order ("openpose"), joint_names (21), skeleton ("mesh"|"kinematic": the definition of joints3d, see
+    ``hand.model.SKELETONS``), hand_model {type ("stand-in"|"MANO"), file, tip_preset},
     notes [str] (e.g. no hand found), files {json, overlay},
     hands [  # one per hand, left to right for detections, in the given order for boxes
       {side ("right"|"left"), side_source ("box"|"left"|"detector"|"default"), score (detector's, else null),

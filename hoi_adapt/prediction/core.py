@@ -226,7 +226,7 @@ def _image_result(img: _Image, hands: list[dict[str, Any]], ctx: dict[str, Any])
         "detector": img.detector,
         "checkpoint": ctx["checkpoint"], "adapt": ctx["adapt"],
         "joint_order": "openpose", "joint_names": list(joint_maps.OPENPOSE_NAMES),
-        "hand_model": ctx["hand_model"],
+        "skeleton": ctx["skeleton"], "hand_model": ctx["hand_model"],
         "hands": hands, "notes": list(img.notes),
     }
 
@@ -441,6 +441,7 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
     ctx = {
         "size": size, "adapt": bool(adapt), "faces": hand_model.faces.detach().cpu().numpy().astype(np.int64),
         "hand_model": hand_model.describe(),
+        "skeleton": predictor.skeleton,
         "checkpoint": {"path": str(ckpt), "sha256": checkpoint_sha256(ckpt),
                        "kind": str(ckpt_dict[CHECKPOINT_KEY].get("kind", "unknown"))},
     }

@@ -61,6 +61,8 @@ class AdaptedDataset(HandDataset):
             raise ConfigError(f"min_confidence must be in [0, 1], got {min_confidence}")
         self.min_confidence = float(min_confidence)
         self.manifest = manifest
+        # definition of the exported joints3d (exports before it was recorded hold the estimator's mesh skeleton)
+        self.skeleton = str((manifest.get("hand_model") or {}).get("skeleton", "mesh"))
         self.adapt = bool(manifest.get("config", {}).get("adapt", True))
         self.stored_size = size
         keep = np.flatnonzero(arrays["confidence"] >= self.min_confidence)
