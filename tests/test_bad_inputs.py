@@ -172,10 +172,17 @@ def test_predict_with_another_models_checkpoint_or_a_truncated_image(tiny_estima
     rc, line = run(["predict", "--ckpt", str(foreign), "--input", str(images), "--out", str(out), "--no-progress"], capsys)
     assert line.startswith(f"hoi-adapt predict: error: {foreign}: not a hoi_adapt checkpoint")
     truncate(images / "hand.jpg", 0.4)
+    # --fail-fast: the first bad file stops the run with one error naming it
     rc, line = run(["predict", "--ckpt", str(tiny_estimator_ckpt), "--input", str(images), "--out", str(out), "--no-progress",
-                    "--input-size", "32"], capsys)
+                    "--input-size", "32", "--detector", "none", "--fail-fast"], capsys)
     assert line.startswith("hoi-adapt predict: error: ") and str(images / "hand.jpg") in line
-    assert snapshot(out) == before
+    assert {k for k in snapshot(out) if not k.endswith("predictions.json")} == set(before)  # no prediction written
+    # by default a folder run reports the bad file, skips it and exits non-zero
+    rc = hoi_adapt(["predict", "--ckpt", str(tiny_estimator_ckpt), "--input", str(images), "--out", str(out), "--no-progress",
+                    "--input-size", "32", "--detector", "none"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert f"hoi-adapt predict: warning: skipping {images / 'hand.jpg'}: truncated" in err
 
 
 def test_a_mano_file_that_is_not_mano(tiny_estimator_ckpt, tmp_path, out, capsys):
