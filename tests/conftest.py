@@ -36,3 +36,15 @@ def tiny_estimator_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     est = MeshEstimator(backbone_depth=18, regressor_hidden=128, evidence_width=32).eval()
     return write_network_checkpoint(tmp_path_factory.mktemp("ckpt") / "estimator.ckpt", "estimator", {"estimator": est})
+
+
+@pytest.fixture(scope="session")
+def responsive_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained estimator whose output depends on the pixels (the zero-initialised output layer perturbed)."""
+    from hoi_adapt.checkpoints.format import write_network_checkpoint
+    from hoi_adapt.models.estimator import MeshEstimator
+
+    torch.manual_seed(1)
+    est = MeshEstimator(backbone_depth=18, regressor_hidden=64, evidence_width=16).eval()
+    torch.nn.init.normal_(est.regressor.out.weight, std=2e-3)
+    return write_network_checkpoint(tmp_path_factory.mktemp("resp") / "est.ckpt", "estimator", {"estimator": est})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_peers import needs_peer
 
 from hoi_adapt.hand.joint_maps import OPENPOSE_NAMES
 from hoi_adapt.peers import mediapipe_worker as worker
@@ -35,18 +36,6 @@ from hoi_adapt.peers.mediapipe import (
     to_openpose_root_relative,
 )
 from hoi_adapt.utils.errors import ConfigError, DataFileError, PeerError
-
-
-def _peer_missing() -> str | None:
-    try:
-        peer_python()
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-_PEER_MISSING = _peer_missing()
-needs_peer = pytest.mark.skipif(_PEER_MISSING is not None, reason=f"MediaPipe peer venv not built: {_PEER_MISSING}")
 
 
 # ----------------------------------------------------------------------------------------------- joint order

@@ -22,17 +22,6 @@ SIZE = 64  # network input in these tests (speed); the crop geometry does not de
 
 
 @pytest.fixture(scope="module")
-def responsive_ckpt(tmp_path_factory):
-    from hoi_adapt.checkpoints.format import write_network_checkpoint
-    from hoi_adapt.models.estimator import MeshEstimator
-
-    torch.manual_seed(1)
-    est = MeshEstimator(backbone_depth=18, regressor_hidden=64, evidence_width=16).eval()
-    torch.nn.init.normal_(est.regressor.out.weight, std=2e-3)
-    return write_network_checkpoint(tmp_path_factory.mktemp("resp") / "est.ckpt", "estimator", {"estimator": est})
-
-
-@pytest.fixture(scope="module")
 def sample(tiny_world):
     """A rendered 64-px hand-only sample and its intrinsics."""
     K = np.load(tiny_world / "source_hand" / ANNOTATIONS_FILE)["K"][0].astype(np.float64)

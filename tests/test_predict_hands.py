@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from fixtures_peers import needs_peer
 
 from hoi_adapt.data import crop as C
 from hoi_adapt.data.formats.world import ANNOTATIONS_FILE, image_path
 from hoi_adapt.data.image_io import read_image
 from hoi_adapt.io.mesh_io import read_obj
-from hoi_adapt.peers.mediapipe import peer_python
 from hoi_adapt.prediction import predict
 from hoi_adapt.prediction.detection import Detection, HandDetector, ImageDetections
 from hoi_adapt.prediction.geometry import CROP_SCALE, LANDMARK_BOX_SCALE
@@ -27,28 +27,6 @@ from hoi_adapt.utils.mesh import signed_volume
 SIZE = 64
 
 
-def _peer_missing() -> str | None:
-    try:
-        peer_python()
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-_PEER_MISSING = _peer_missing()
-needs_peer = pytest.mark.skipif(_PEER_MISSING is not None, reason=f"MediaPipe peer venv not built: {_PEER_MISSING}")
-
-
-@pytest.fixture(scope="module")
-def responsive_ckpt(tmp_path_factory):
-    """An untrained estimator whose output depends on the pixels (the zero-initialised output layer perturbed)."""
-    from hoi_adapt.checkpoints.format import write_network_checkpoint
-    from hoi_adapt.models.estimator import MeshEstimator
-
-    torch.manual_seed(1)
-    est = MeshEstimator(backbone_depth=18, regressor_hidden=64, evidence_width=16).eval()
-    torch.nn.init.normal_(est.regressor.out.weight, std=2e-3)
-    return write_network_checkpoint(tmp_path_factory.mktemp("resp") / "est.ckpt", "estimator", {"estimator": est})
 
 
 @pytest.fixture(scope="module")
