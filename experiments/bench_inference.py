@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -110,7 +111,12 @@ def main() -> None:
     # --- ours: the demo networks as an adaptation checkpoint, exported to ONNX (checked) -----------------------
     nets = adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", s)
     ckpt = write_network_checkpoint(tmp / "adapt.ckpt", "adapt", nets)
-    export = export_onnx(ckpt, tmp / "onnx", adapt=True, input_size=s)
+    full, crops = render_hands(tmp, 2 * args.images, s)
+    calibration = tmp / "calibration"
+    calibration.mkdir()
+    for crop in crops:
+        (calibration / crop.name).write_bytes(crop.read_bytes())
+    export = export_onnx(ckpt, tmp / "onnx", adapt=True, input_size=s, int8_calibration=calibration)
     torch_pred = load_predictor(ckpt, adapt=True)
     pipeline = torch_pred.model
     pipeline.guidance = copy.deepcopy(pipeline.guidance)
@@ -119,9 +125,9 @@ def main() -> None:
     onnx_pred = load_onnx_predictor(tmp / "onnx", threads=args.threads)
     onnx_p3d = load_onnx_predictor(tmp / "onnx", threads=args.threads)
     onnx_p3d.guidance = pipeline.guidance
+    onnx_int8 = load_onnx_predictor(tmp / "onnx", threads=args.threads, precision="int8")
     estimator = torch_pred.estimator
 
-    full, crops = render_hands(tmp, 2 * args.images, s)
     missing = peer_status()
     if missing is None:  # keep the renders MediaPipe detects, so its landmark model runs on every timed call
         found = [bool(r["hands"]) for r in run_mediapipe(full, max_hands=1)]
@@ -139,6 +145,8 @@ def main() -> None:
         "pipeline torch+vec": lambda i: torch_vec(images[i % len(images)], K),
         "pipeline onnx+p3d": lambda i: onnx_p3d(images[i % len(images)], K),
         "pipeline onnx": lambda i: onnx_pred(images[i % len(images)], K),
+        "E onnx int8": lambda i: onnx_int8.estimator_graph(images[i % len(images)], K),
+        "pipeline onnx int8": lambda i: onnx_int8(images[i % len(images)], K),
     }
     times: dict[str, list[float]] = {k: [] for k in [*ours, *PEER_MODES]}
     hands_found = {m: 0 for m in PEER_MODES}
@@ -160,13 +168,14 @@ def main() -> None:
             per_round.append(medians)
 
         rates = {k: 1.0 / statistics.median(v) for k, v in times.items() if v}
-        breakdown = _breakdown(estimator, pipeline, onnx_pred, images[0], K, args.repeats)
+        breakdown = _breakdown(estimator, pipeline, onnx_pred, onnx_int8, images[0], K, args.repeats)
         batch32 = _batch32(estimator, pipeline, onnx_pred, s) if args.batch32 else None
 
     peer = {m: ({"img_s": rates[m], "ms": 1000 / rates[m], "calls": len(times[m]), "calls_with_hand": hands_found[m]}
                 if missing is None else missing) for m in PEER_MODES}
     variants = {"torch": ("E torch", "pipeline torch"), "torch+vec": ("E torch", "pipeline torch+vec"),
-                "onnx+p3d": ("E onnx", "pipeline onnx+p3d"), "onnx": ("E onnx", "pipeline onnx")}
+                "onnx+p3d": ("E onnx", "pipeline onnx+p3d"), "onnx": ("E onnx", "pipeline onnx"),
+                "onnx int8 (opt-in, numerics change)": ("E onnx int8", "pipeline onnx int8")}
     table = {}
     for variant, (e_key, p_key) in variants.items():
         row: dict[str, Any] = {"estimator_img_s": rates[e_key], "pipeline_img_s": rates[p_key]}
@@ -187,7 +196,9 @@ def main() -> None:
         cell = f"{peer[mode]['img_s']:.1f} img/s" if missing is None else peer[mode]
         lines.append(f"| MediaPipe {mode} | {cell} | | | |")
     lines += ["", "Runtimes: torch = eager PyTorch + PyTorch3D guidance (before); torch+vec = vectorised guidance renderer; "
-              "onnx+p3d = E and G in ONNX Runtime; onnx = both (OnnxPredictor). E alone: torch = MeshEstimator, onnx = the "
+              "onnx+p3d = E and G in ONNX Runtime; onnx = both (OnnxPredictor, the default deployment path, numerically equal "
+              "to PyTorch); onnx int8 = the same with int8 convolutions (export-onnx --int8, calibrated on half of the crops; "
+              "NOT numerically equal, see below). E alone: torch = MeshEstimator, onnx = the "
               "exported graph. Rates: 1 / median seconds per call pooled over "
               f"{args.rounds} interleaved rounds of {args.repeats} calls (peer: {peer_repeats} per image on {len(keep)} images).",
               "Peer landmarks = video mode, one tracked hand, 128-px crops (landmark model only); det+landmarks = static mode, "
@@ -199,17 +210,24 @@ def main() -> None:
     lines += ["", f"ONNX check (max abs error vs PyTorch): vertices {e_check['vertices']['max_abs_error']:.1e} m, "
                   f"joints2d {e_check['joints2d']['max_abs_error']:.1e} px, translated "
                   f"{export['graphs']['generator']['check']['translated']['max_abs_error']:.1e}.",
+              f"int8 (opt-in) vs PyTorch on {export['int8']['held_out_images']} held-out crops (untrained networks): joints3d "
+              f"mean {1000 * export['int8']['deviation_vs_torch']['joints3d']['mean_abs']:.1f} mm, max "
+              f"{1000 * export['int8']['deviation_vs_torch']['joints3d']['max_abs']:.1f} mm; its accuracy must be checked on labelled "
+              "data before use (experiments/README.md).",
               f"Load average at start {', '.join(f'{x:.1f}' for x in load_start)}.", f"Command: `{command}`"]
     write_results("bench_inference", {
         "image_size": s, "batch": 1, "threads": args.threads, "rounds": args.rounds, "repeats": args.repeats,
         "ours": table, "peer": peer, "peer_images": len(keep), "breakdown_batch1_ms": breakdown, "batch32_img_s": batch32,
         "onnx_check": {g: {k: v["max_abs_error"] for k, v in spec["check"].items()} for g, spec in export["graphs"].items()},
+        "int8_deviation_vs_torch": export["int8"]["deviation_vs_torch"],
         "load_average_start": load_start, "command": command, "argv": sys.argv[1:],
         "goals": {"estimator_vs_peer_landmarks": 1.0, "pipeline_vs_peer_detection_landmarks": 1.0},
     }, lines)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _breakdown(estimator: Any, pipeline: Any, onnx_pred: Any, image: torch.Tensor, K: torch.Tensor, repeats: int) -> dict[str, float]:
+def _breakdown(estimator: Any, pipeline: Any, onnx_pred: Any, onnx_int8: Any, image: torch.Tensor, K: torch.Tensor,
+               repeats: int) -> dict[str, float]:
     """Median ms per stage at batch 1."""
     first = estimator(image, K)
     skin = torch.sigmoid(first.mask_logits)
@@ -227,6 +245,7 @@ def _breakdown(estimator: Any, pipeline: Any, onnx_pred: Any, image: torch.Tenso
         "guidance pytorch3d": ms(lambda: pipeline.guidance(first.vertices, faces, K, image, skin)),
         "guidance vectorised": ms(lambda: vec(first.vertices, faces, K, image, skin)),
         "G torch": ms(lambda: pipeline.generator(image, g_in)), "G onnx": ms(lambda: onnx_pred.generator_graph(image, g_in)),
+        "E onnx int8": ms(lambda: onnx_int8.estimator_graph(image, K)), "G onnx int8": ms(lambda: onnx_int8.generator_graph(image, g_in)),
     }
 
 

@@ -107,3 +107,27 @@ def test_runtime_refuses_another_checkpoint_and_another_size(estimator_export: P
 def test_fixed_adaptive_pool_equals_torch(size: tuple[int, int], out: tuple[int, int]) -> None:
     x = torch.randn(2, 3, *size)
     torch.testing.assert_close(FixedAdaptiveAvgPool2d(out, size)(x), torch.nn.functional.adaptive_avg_pool2d(x, out))
+
+
+@pytest.mark.slow
+def test_int8_is_opt_in_calibrated_and_reported(estimator_export: Path, tiny_estimator_ckpt: Path, tmp_path: Path) -> None:
+    import cv2
+
+    with pytest.raises(DataFileError, match="has no int8 graphs"):  # the default export has none
+        load_onnx_predictor(estimator_export, precision="int8")
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    images, _ = check_inputs(SIZE, 8, seed=3)
+    for i, im in enumerate(images):
+        cv2.imwrite(str(crops / f"{i}.png"), (im.permute(1, 2, 0).numpy()[..., ::-1] * 255).round().astype("uint8"))
+    report = export_onnx(tiny_estimator_ckpt, tmp_path / "out", input_size=SIZE, int8_calibration=crops)
+    int8 = report["int8"]
+    assert int8["files"] == ["estimator.int8.onnx"] and int8["calibration"]["images"] == 4 and int8["held_out_images"] == 4
+    dev = int8["deviation_vs_torch"]["joints3d"]
+    assert 0 < dev["mean_abs"] < 0.05  # a numerics change (not zero), small next to a hand (metres)
+    pred = load_onnx_predictor(tmp_path / "out", precision="int8", threads=1)
+    assert pred.estimator_graph.path.name == "estimator.int8.onnx"
+    image, K = check_inputs(SIZE, 2, seed=4)
+    assert torch.isfinite(pred(image, K)["joints3d"]).all()
+    with pytest.raises(DataFileError, match="calibration needs at least 4"):
+        export_onnx(tiny_estimator_ckpt, tmp_path / "few", input_size=SIZE, int8_calibration=tmp_path / "out")

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=None,
                    help="max |onnx - torch| per output, relative to max(1, max |torch|) (default 1e-4)")
     p.add_argument("--mano", default=None, help="MANO folder or file (default: the checkpoint's hand model)")
+    p.add_argument("--int8", metavar="CROPS_DIR", default=None,
+                   help="also write int8-convolution graphs calibrated on these hand crops (opt-in: changes the "
+                        "numbers by a few percent; the report gives the deviation on held-out crops)")
     return p
 
 
@@ -36,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hoi_adapt.deploy.onnx_export import DEFAULT_TOLERANCE, export_onnx
 
         report = export_onnx(args.ckpt, args.out, adapt=args.adapt, input_size=args.input_size,
-                             tolerance=args.tolerance or DEFAULT_TOLERANCE, mano_path=args.mano)
+                             tolerance=args.tolerance or DEFAULT_TOLERANCE, mano_path=args.mano, int8_calibration=args.int8)
     except ImportError as exc:
         print(f"hoi-adapt export-onnx: error: {exc.name or exc} is not installed (pip install onnx onnxruntime)", file=sys.stderr)
         return 1
@@ -47,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         worst = max(graph["check"].items(), key=lambda kv: kv[1]["max_abs_error"] / kv[1]["limit"])
         print(f"{args.out}/{graph['file']}: {len(graph['check'])} outputs agree with PyTorch "
               f"(worst {worst[0]}: max abs error {worst[1]['max_abs_error']:.2e}, limit {worst[1]['limit']:.1e})")
+    if report["int8"]:
+        dev = report["int8"]["deviation_vs_torch"]
+        print(f"int8 graphs: {', '.join(report['int8']['files'])}; on {report['int8']['held_out_images']} held-out crops "
+              f"joints3d differ from PyTorch by {1000 * dev['joints3d']['mean_abs']:.2f} mm on average "
+              f"(max {1000 * dev['joints3d']['max_abs']:.2f} mm) - check accuracy before use")
     print(f"report: {args.out}/export_onnx.json ({report['input_size']} px, dynamic batch, {report['seconds']:.1f} s)")
     return 0
 

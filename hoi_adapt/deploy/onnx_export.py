@@ -32,7 +32,7 @@ from hoi_adapt.deploy.graphs import (
     GeneratorGraph,
     example_intrinsics,
 )
-from hoi_adapt.deploy.runtime import ESTIMATOR_FILE, GENERATOR_FILE, REPORT_FILE, OnnxModel, OnnxPredictor
+from hoi_adapt.deploy.runtime import ESTIMATOR_FILE, GENERATOR_FILE, INT8_FILES, REPORT_FILE, OnnxModel, OnnxPredictor
 from hoi_adapt.models.pipeline import MeshGuidance
 from hoi_adapt.utils.errors import ConfigError, HoiAdaptError
 from hoi_adapt.utils.io import write_json_atomic
@@ -87,8 +87,13 @@ def _load(ckpt: Path, adapt: bool, mano_path: str | None) -> Predictor:
 
 
 def export_onnx(ckpt: str | Path, out: str | Path, adapt: bool = False, input_size: int | None = None,
-                tolerance: float = DEFAULT_TOLERANCE, mano_path: str | None = None) -> dict[str, Any]:
-    """Export and check; returns the report written to ``out/export_onnx.json`` (raises if the check fails)."""
+                tolerance: float = DEFAULT_TOLERANCE, mano_path: str | None = None,
+                int8_calibration: str | Path | None = None) -> dict[str, Any]:
+    """Export and check; returns the report written to ``out/export_onnx.json`` (raises if the check fails).
+
+    ``int8_calibration``: a folder of hand crops; also writes int8-convolution variants of the graphs
+    (:mod:`hoi_adapt.deploy.quantize`, opt-in) and reports their deviation from PyTorch on held-out crops.
+    """
     ckpt, out = Path(ckpt), Path(out)
     if tolerance <= 0:
         raise ConfigError(f"tolerance must be > 0, got {tolerance}")
@@ -116,7 +121,7 @@ def export_onnx(ckpt: str | Path, out: str | Path, adapt: bool = False, input_si
         with torch.inference_mode():
             guidance = (MeshGuidance.as_input(pipeline.guidance(e_ref["vertices"], estimator.hand_model.faces, K, image,
                                                                 torch.sigmoid(e_ref["mask_logits"]))) if guided else None)
-        g_graph = GeneratorGraph(pipeline.generator, guided)
+        g_graph = GeneratorGraph(pipeline.generator, guided, size)
         g_inputs = (image, guidance) if guided else (image,)
         g_names = GENERATOR_INPUTS if guided else GENERATOR_INPUTS[:1]
         _export(g_graph, tuple(x[:TRACE_BATCH] for x in g_inputs), g_names, GENERATOR_OUTPUTS, out / GENERATOR_FILE)
@@ -129,6 +134,7 @@ def export_onnx(ckpt: str | Path, out: str | Path, adapt: bool = False, input_si
             end_to_end = _compare(predictor(image, K), OnnxPredictor(predictor, e_onnx, g_onnx)(image, K), tolerance)
 
     ok = all(row["ok"] for g in graphs.values() for row in g["check"].values())
+    int8 = _int8(predictor, out, size, Path(int8_calibration)) if ok and int8_calibration is not None else None
     report = {
         "ok": ok, "hoi_adapt": __version__, "torch": torch.__version__, "onnxruntime": _ort_version(), "opset": OPSET,
         "checkpoint": {"path": str(ckpt.resolve()), "sha256": checkpoint_sha256(ckpt)}, "adapt": adapt,
@@ -137,6 +143,7 @@ def export_onnx(ckpt: str | Path, out: str | Path, adapt: bool = False, input_si
         "inputs": {"image": "(batch, 3, S, S) float32 RGB in [0, 1]", "K": "(batch, 3, 3) float32 intrinsics of the crop"},
         "graphs": graphs,
         "end_to_end_predictor": end_to_end,
+        "int8": int8,
         "hand_model": estimator.hand_model.describe(),
         "seconds": time.perf_counter() - started,
     }
@@ -146,6 +153,38 @@ def export_onnx(ckpt: str | Path, out: str | Path, adapt: bool = False, input_si
                for name, row in spec["check"].items() if not row["ok"]]
         raise ExportCheckError(f"{out / REPORT_FILE}: ONNX Runtime disagrees with PyTorch: " + "; ".join(bad))
     return report
+
+
+def _int8(predictor: Predictor, out: Path, size: int, folder: Path) -> dict[str, Any]:
+    """Quantise the exported graphs' convolutions on half of ``folder``'s crops; deviation on the other half."""
+    from hoi_adapt.deploy.quantize import calibration_images, quantize_convolutions
+
+    images = calibration_images(folder, size)
+    calibrate, held_out = images[0::2], images[1::2]
+    K = example_intrinsics(size, 1)
+    quantize_convolutions(out / ESTIMATOR_FILE, out / INT8_FILES[ESTIMATOR_FILE], [{"image": im[None], "K": K} for im in calibrate])
+    if predictor.adapt:
+        pipeline = predictor.model
+        feeds = []
+        with torch.inference_mode():
+            for im in calibrate:
+                first = predictor.estimator(im[None], K)
+                feed = {"image": im[None]}
+                if pipeline.guidance is not None:
+                    feed["guidance"] = MeshGuidance.as_input(pipeline.guidance(first.vertices, predictor.faces, K, im[None],
+                                                                               torch.sigmoid(first.mask_logits)))
+                feeds.append(feed)
+        quantize_convolutions(out / GENERATOR_FILE, out / INT8_FILES[GENERATOR_FILE], feeds)
+    quantised = OnnxPredictor(predictor, OnnxModel(out / INT8_FILES[ESTIMATOR_FILE], ESTIMATOR_OUTPUTS),
+                              OnnxModel(out / INT8_FILES[GENERATOR_FILE], GENERATOR_OUTPUTS) if predictor.adapt else None)
+    Ks = example_intrinsics(size, len(held_out))
+    with torch.inference_mode():
+        ref, got = predictor(held_out, Ks), quantised(held_out, Ks)
+    deviation = {k: {"max_abs": float((got[k] - v).abs().max()), "mean_abs": float((got[k] - v).abs().mean())} for k, v in ref.items()}
+    return {"files": [INT8_FILES[ESTIMATOR_FILE]] + ([INT8_FILES[GENERATOR_FILE]] if predictor.adapt else []),
+            "calibration": {"folder": str(folder.resolve()), "images": len(calibrate)}, "held_out_images": len(held_out),
+            "deviation_vs_torch": deviation,
+            "note": "opt-in numerics change (int8 convolutions): check accuracy on labelled data before use"}
 
 
 def _ort_version() -> str:

@@ -28,6 +28,8 @@ from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
 ESTIMATOR_FILE = "estimator.onnx"
 GENERATOR_FILE = "generator.onnx"
 REPORT_FILE = "export_onnx.json"
+INT8_FILES = {ESTIMATOR_FILE: "estimator.int8.onnx", GENERATOR_FILE: "generator.int8.onnx"}  # opt-in, export-onnx --int8
+PRECISIONS = ("fp32", "int8")
 
 
 def session(path: str | Path, threads: int | None = None) -> Any:
@@ -69,10 +71,10 @@ class OnnxModel:
 def _fields(prefix: str, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``Predictor``'s per-pass fields from the graph's outputs (axis-angle by the same function as the torch path)."""
     b = out["vertices"].shape[0]
+    pose = matrix_to_axis_angle(torch.cat([out["global_orient"][:, None], out["hand_pose"]], 1))  # one call: (B,16,3)
     return {
         f"{prefix}joints3d": out["joints3d"], f"{prefix}joints2d": out["joints2d"], f"{prefix}vertices": out["vertices"],
-        f"{prefix}global_orient": matrix_to_axis_angle(out["global_orient"]),
-        f"{prefix}hand_pose": matrix_to_axis_angle(out["hand_pose"]).reshape(b, 45),
+        f"{prefix}global_orient": pose[:, 0], f"{prefix}hand_pose": pose[:, 1:].reshape(b, 45),
         f"{prefix}betas": out["betas"], f"{prefix}transl": out["transl"], f"{prefix}mask_prob": torch.sigmoid(out["mask_logits"]),
     }
 
@@ -117,14 +119,14 @@ class OnnxPredictor:
         if not self.adapt:
             return _fields("", first)
         assert self.generator_graph is not None
+        skin = torch.sigmoid(first["mask_logits"])
         if self.guidance is not None:
-            skin = torch.sigmoid(first["mask_logits"])
             guidance = self.guidance(first["vertices"], self.faces, K, image, skin)
             translated = self.generator_graph(image, MeshGuidance.as_input(guidance))["translated"]
         else:
             translated = self.generator_graph(image)["translated"]
         fields = _fields("", self.estimator_graph(translated, K))
-        fields.update({k: v for k, v in _fields("first_", first).items() if k in ("first_joints3d", "first_joints2d", "first_mask_prob")})
+        fields.update(first_joints3d=first["joints3d"], first_joints2d=first["joints2d"], first_mask_prob=skin)
         fields["translated"] = translated
         return fields
 
@@ -143,14 +145,21 @@ def read_report(folder: str | Path) -> dict[str, Any]:
 
 
 def load_onnx_predictor(folder: str | Path, ckpt: str | Path | None = None, mano_path: str | None = None,
-                        threads: int | None = None) -> OnnxPredictor:
+                        threads: int | None = None, precision: str = "fp32") -> OnnxPredictor:
     """The :class:`OnnxPredictor` of an ``export-onnx`` folder; ``ckpt`` defaults to the exported checkpoint.
+
+    ``precision="int8"`` takes the int8-convolution graphs of ``export-onnx --int8`` (a numerics change; see
+    the report's ``int8.deviation_vs_torch``).
 
     The checkpoint must be the one exported (same SHA-256): the ONNX files carry E's and G's weights, the
     checkpoint the hand model and guidance settings, and they must belong together.
     """
     folder = Path(folder)
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     report = read_report(folder)
+    if precision == "int8" and not report.get("int8"):
+        raise DataFileError(folder / REPORT_FILE, "has no int8 graphs; export with 'hoi-adapt export-onnx --int8 CROPS_DIR'")
     if not report.get("ok"):
         raise DataFileError(folder / REPORT_FILE, "the export failed its numerical check; do not deploy it")
     ckpt = Path(ckpt) if ckpt is not None else Path(report["checkpoint"]["path"])
@@ -158,6 +167,7 @@ def load_onnx_predictor(folder: str | Path, ckpt: str | Path | None = None, mano
         raise CheckpointError(ckpt, f"is not the checkpoint exported to {folder} (SHA-256 differs)")
     adapt = bool(report["adapt"])
     torch_predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path)
-    estimator = OnnxModel(folder / ESTIMATOR_FILE, ESTIMATOR_OUTPUTS, threads)
-    generator = OnnxModel(folder / GENERATOR_FILE, GENERATOR_OUTPUTS, threads) if adapt else None
+    files = INT8_FILES if precision == "int8" else {name: name for name in INT8_FILES}
+    estimator = OnnxModel(folder / files[ESTIMATOR_FILE], ESTIMATOR_OUTPUTS, threads)
+    generator = OnnxModel(folder / files[GENERATOR_FILE], GENERATOR_OUTPUTS, threads) if adapt else None
     return OnnxPredictor(torch_predictor, estimator, generator)

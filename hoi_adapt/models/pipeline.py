@@ -65,7 +65,9 @@ class MeshGuidance(nn.Module):
         h, w = image.shape[-2:]
         size = (self.guidance_size, self.guidance_size)
         g = self._render(verts.detach(), faces, resize_intrinsics(K, (h, w), size), size)
-        up = {k: F.interpolate(v, size=(h, w), mode="bilinear", align_corners=False) for k, v in g.items()}
+        # one interpolation of the stacked maps (channels are resampled independently, so the values are the same)
+        stacked = F.interpolate(torch.cat([g["silhouette"], g["depth"], g["shaded"]], 1), size=(h, w), mode="bilinear", align_corners=False)
+        up = dict(zip(("silhouette", "depth", "shaded"), stacked.split([1, 1, 3], dim=1), strict=True))
         albedo = self.default_skin.to(image).expand(image.shape[0], 3)
         if skin_prob is not None:
             prob = F.interpolate(skin_prob, size=(h, w), mode="bilinear", align_corners=False)
