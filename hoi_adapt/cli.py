@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("hoi_adapt.prediction.cli:main", "run a trained model on your images (joints JSON, .obj mesh, overlay PNG)"),
     "evaluate": ("hoi_adapt.eval.cli:main", "evaluate on a dataset with its standard protocol"),
     "export": ("hoi_adapt.export.cli:main", "export an adapted (de-occluded) dataset with pseudo-labels"),
+    "export-onnx": ("hoi_adapt.deploy.cli:main", "export a checkpoint's networks to ONNX, checked against PyTorch (deployment)"),
 }
 
 

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"data", "peers"},  # samples, crops, augmentation, dataset formats and loaders, the registry, streams; other models
     {"models", "losses"},  # networks (plain nn.Modules) and their losses
     {"checkpoints", "viz"},  # trained models on disk; pictures people look at
-    {"synth", "eval", "callbacks"},  # the synthetic world, metrics and protocols, Lightning callbacks
+    {"synth", "eval", "callbacks", "deploy"},  # the synthetic world, metrics and protocols, Lightning callbacks, ONNX export/runtime
     {"lit", "export", "prediction"},  # training, dataset export, predict
     {"demo", "demo_report", "cli", "__init__"},  # the applications' entry points
 ]

@@ -291,7 +291,7 @@ def _chirality_side(joints: np.ndarray) -> str:
 def test_real_worker_on_rendered_hands_matches_ground_truth(tiny_world: Path) -> None:
     """MediaPipe on our stand-in renders (hand-only, 64 px): the landmarks land on the hand and the converted
     3D joints have our axes. Measured when written: 19/24 detected, x/y/z correlation 0.98/0.97/0.73."""
-    from hoi_adapt.synth.format import image_path, load_annotations
+    from hoi_adapt.data.formats.world import image_path, load_annotations
 
     ann = load_annotations(tiny_world, "source_hand")
     paths = [image_path(tiny_world, "source_hand", "hand", int(i)) for i in ann["index"]]
@@ -314,3 +314,70 @@ def test_real_worker_on_rendered_hands_matches_ground_truth(tiny_world: Path) ->
     # The reported (swapped) side agrees with the chirality of MediaPipe's own 3D output; unswapped labels would
     # agree in the minority (measured 18/19 agree when written).
     assert np.mean(agree) >= 0.7, agree
+
+
+# ------------------------------------------------------------------------------------------------ timing mode
+@pytest.mark.parametrize("timing, message", [
+    ({"repeats": 3}, r"exactly the keys \['repeats', 'warmup'\]"),
+    ({"repeats": 0, "warmup": 1}, "integers repeats >= 1 and warmup >= 0"),
+    ({"repeats": 2, "warmup": True}, "integers repeats >= 1 and warmup >= 0"),
+    ([3, 1], "must be null or an object"),
+])
+def test_worker_rejects_bad_timing(tmp_path: Path, capsys: pytest.CaptureFixture, timing, message: str) -> None:
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps({"images": ["a.png"], "timing": timing}), encoding="utf-8")
+    assert worker.main(["worker", str(req), str(tmp_path / "resp.json")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_worker_times_only_the_process_calls() -> None:
+    """``_timed``: warm-up calls are untimed, every timed call is counted, and calls that find a hand are tallied."""
+    class FakeHands:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def process(self, rgb):
+            self.calls += 1
+            return type("Result", (), {"multi_hand_landmarks": [1] if self.calls % 2 else None})()
+
+    hands = FakeHands()
+    result, timing = worker._timed(hands, None, repeats=5, warmup=2)
+    assert hands.calls == 7 and len(timing["seconds"]) == 5
+    assert timing["hands_found"] == 3  # calls 3, 5, 7 of 7 return a hand
+    assert timing["median_s"] == sorted(timing["seconds"])[2]
+    assert result.multi_hand_landmarks == [1]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="shell-script interpreter")
+def test_time_mediapipe_pools_the_workers_timings(tmp_path: Path) -> None:
+    from hoi_adapt.peers.mediapipe import time_mediapipe
+
+    paths = [str((tmp_path / f"{i}.png").absolute()) for i in range(2)]
+    results = [{**_result(p), "timing": {"seconds": [0.01 * (i + 1), 0.03, 0.02], "median_s": 0.02, "hands_found": 3}}
+               for i, p in enumerate(paths)]
+    canned = tmp_path / "canned.json"
+    canned.write_text(json.dumps(_response(results)), encoding="utf-8")
+    venv = _fake_interpreter(tmp_path, f'grep -q \'"timing": {{"repeats": 3, "warmup": 1}}\' "$3" || exit 9; '
+                                       f'grep -q \'"static_image_mode": false\' "$3" || exit 8; cp {canned} "$4"')
+    timing = time_mediapipe(paths, "landmarks", repeats=3, warmup=1, venv=venv)
+    assert timing.images == 2 and timing.hands_found == 6 and len(timing.seconds) == 6
+    assert timing.median_s == pytest.approx(0.02) and timing.images_per_s == pytest.approx(50.0)
+    with pytest.raises(PeerError, match="MediaPipe timing failed"):  # the canned answer has 3 timings, not 4
+        time_mediapipe(paths, "landmarks", repeats=4, warmup=1, venv=_fake_interpreter(tmp_path / "b", f'cp {canned} "$4"'))
+    with pytest.raises(ConfigError, match="timing mode must be one of"):
+        time_mediapipe(paths, "palms", venv=venv)
+
+
+@needs_peer
+@pytest.mark.slow
+def test_real_worker_timing_runs_the_landmark_model(tiny_world: Path) -> None:
+    from hoi_adapt.data.formats.world import image_path
+    from hoi_adapt.peers.mediapipe import time_mediapipe
+
+    paths = [image_path(tiny_world, "source_hand", "hand", i) for i in range(6)]
+    detected = [p for p, r in zip(paths, run_mediapipe(paths, max_hands=1), strict=True) if r["hands"]][:2]
+    assert detected, "no rendered hand detected"
+    for mode in ("landmarks", "detection+landmarks"):
+        timing = time_mediapipe(detected, mode, repeats=3, warmup=2)
+        assert len(timing.seconds) == 3 * len(detected) and all(t > 0 for t in timing.seconds)
+        assert timing.hands_found >= len(detected)  # the hand is found, so the landmark model ran

@@ -28,8 +28,8 @@ from hoi_adapt.hand.model import SKELETONS, HandModel
 from hoi_adapt.hand.pose_sampler import base_orient
 from hoi_adapt.models.backbone import ResNetBackbone
 from hoi_adapt.models.config import record_init
-from hoi_adapt.render.cameras import backproject
 from hoi_adapt.utils.errors import ConfigError
+from hoi_adapt.utils.linalg3 import inv3, solve3
 
 NUM_JOINTS = 21
 POSE_6D = 16 * 6
@@ -128,8 +128,9 @@ def solve_translation(joints: torch.Tensor, uv: torch.Tensor, K: torch.Tensor, w
     per image; ``prior_weight`` (relative to the data term's diagonal) pulls t towards ``depth_prior`` along
     the ray through the keypoints' centroid, which only matters while the keypoints are degenerate.
     """
-    ray = backproject(uv, torch.ones_like(uv[..., 0]), K)  # (a, b, 1)
-    a, b = ray[..., 0], ray[..., 1]
+    Kinv = inv3(K.to(uv.dtype))  # closed form (exports to ONNX; same values as backproject's LAPACK inverse)
+    a = Kinv[:, 0:1, 0] * uv[..., 0] + Kinv[:, 0:1, 1] * uv[..., 1] + Kinv[:, 0:1, 2]
+    b = Kinv[:, 1:2, 0] * uv[..., 0] + Kinv[:, 1:2, 1] * uv[..., 1] + Kinv[:, 1:2, 2]
     x, y, z = joints.unbind(-1)
     zero = torch.zeros_like(a)
     one = torch.ones_like(a)
@@ -143,9 +144,9 @@ def solve_translation(joints: torch.Tensor, uv: torch.Tensor, K: torch.Tensor, w
     wn = weights / weights.sum(1, keepdim=True).clamp(min=1e-6)
     centre = torch.stack([(wn * a).sum(1), (wn * b).sum(1), torch.ones_like(a[:, 0])], -1) * depth_prior.unsqueeze(-1)
     lam = prior_weight * A.diagonal(dim1=1, dim2=2) + 1e-9
-    A = A + torch.diag_embed(lam)
+    A = A + lam.unsqueeze(-1) * torch.eye(3, dtype=A.dtype, device=A.device)  # = diag_embed(lam), which ONNX lacks
     r = r + lam * centre
-    t = torch.linalg.solve(A, r.unsqueeze(-1)).squeeze(-1)
+    t = solve3(A, r)
     # Keypoints that contradict the skeleton (e.g. all on one pixel) can put the hand through the camera:
     # keep every joint at least a third of the prior depth in front of it.
     floor = depth_prior / 3.0 - z.min(dim=1).values
@@ -258,7 +259,7 @@ class MeshEstimator(nn.Module):
         u = (w - 1) / 2.0 + cam[:, 0] * w / 2.0
         v = (h - 1) / 2.0 + cam[:, 1] * h / 2.0
         depth = self.depth_prior(K, w) * torch.exp(cam[:, 2].clamp(-4.0, 4.0))
-        ray = torch.linalg.solve(K, torch.stack([u, v, torch.ones_like(u)], dim=1).unsqueeze(-1)).squeeze(-1)
+        ray = solve3(K, torch.stack([u, v, torch.ones_like(u)], dim=1))
         return ray * depth.unsqueeze(1) / ray[:, 2:3] - root
 
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> EstimatorOutput:

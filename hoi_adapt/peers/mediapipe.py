@@ -342,6 +342,71 @@ def run_mediapipe(
     return results
 
 
+TIMING_MODES = {
+    # mode: (static_image_mode, what one timed call runs)
+    "landmarks": (False, "the landmark model on the region tracked from the previous call (palm detection skipped)"),
+    "detection+landmarks": (True, "palm detection on the whole image, then the landmark model on the detected hand"),
+}
+
+
+@dataclass(frozen=True)
+class PeerTiming:
+    """Per-call seconds of MediaPipe Hands in one mode, pooled over the images (start-up and loading excluded)."""
+
+    mode: str
+    seconds: tuple[float, ...]
+    images: int
+    hands_found: int  # timed calls that returned a hand (a call without one skips the landmark model)
+    model_complexity: int
+
+    @property
+    def median_s(self) -> float:
+        return float(np.median(self.seconds))
+
+    @property
+    def images_per_s(self) -> float:
+        return 1.0 / self.median_s
+
+
+def time_mediapipe(
+    image_paths: Sequence[str | Path],
+    mode: str,
+    repeats: int = 30,
+    warmup: int = 3,
+    model_complexity: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    venv: Path | None = None,
+) -> PeerTiming:
+    """Time MediaPipe Hands per image in the peer venv, one hand per image (``max_hands=1``).
+
+    ``mode`` is ``"landmarks"`` (video tracking: after the warm-up the landmark model runs alone on the tracked
+    region, MediaPipe's per-frame cost once a hand is found) or ``"detection+landmarks"`` (static images: palm
+    detection then landmarks on every call). One worker process loads the graph once; each image gets
+    ``warmup`` untimed and ``repeats`` timed calls (see :mod:`hoi_adapt.peers.mediapipe_worker`).
+    """
+    if mode not in TIMING_MODES:
+        raise ConfigError(f"timing mode must be one of {sorted(TIMING_MODES)}, got {mode!r}")
+    if repeats < 1 or warmup < 0:
+        raise ConfigError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    paths = [str(Path(p).expanduser().absolute()) for p in image_paths]
+    if not paths:
+        raise ConfigError("time_mediapipe needs at least one image")
+    python = peer_python(venv)
+    settings = request_settings(max_hands=1, static_image_mode=TIMING_MODES[mode][0], model_complexity=model_complexity)
+    request = {"images": paths, **settings, "timing": {"repeats": int(repeats), "warmup": int(warmup)}}
+    with tempfile.TemporaryDirectory(prefix="hoi_adapt_mediapipe_timing_") as tmp:
+        results = _run_chunk(python, request, Path(tmp), "timing", timeout_s)
+    seconds: list[float] = []
+    found = 0
+    for result in results:
+        timing = result.get("timing")
+        if not result["ok"] or not isinstance(timing, dict) or len(timing.get("seconds") or []) != repeats:
+            raise PeerError(f"MediaPipe timing failed on {result['path']}: {result['error'] or 'no timing in the response'}")
+        seconds.extend(float(t) for t in timing["seconds"])
+        found += int(timing["hands_found"])
+    return PeerTiming(mode=mode, seconds=tuple(seconds), images=len(paths), hands_found=found, model_complexity=model_complexity)
+
+
 if __name__ == "__main__":  # tiny manual check: python -m hoi_adapt.peers.mediapipe IMAGE...
     for item in run_mediapipe(sys.argv[1:]):
         sides = [h["side"] for h in item["hands"]]

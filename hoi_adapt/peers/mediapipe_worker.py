@@ -16,7 +16,8 @@ Request (JSON object)::
      "max_hands": 2, "min_detection_confidence": 0.5, "min_tracking_confidence": 0.5,
      "static_image_mode": true,           # false = video tracking across the listed images, in order
      "model_complexity": 1,               # 0 = lite, 1 = full landmark model
-     "upscale_to": null}                  # int: enlarge (bicubic) images whose longer side is smaller
+     "upscale_to": null,                  # int: enlarge (bicubic) images whose longer side is smaller
+     "timing": null}                      # {"repeats": N, "warmup": W}: speed measurement, see below
 
 Response (JSON object)::
 
@@ -38,6 +39,15 @@ the batch. Per hand, in MediaPipe's own landmark order (which equals OpenPose-21
   (measured: flipping an image flips the label, and the label agrees with the 3D chirality of the landmarks
   only after swapping). ``mediapipe_label`` keeps the raw label.
 - ``box_xyxy``: the tight box of the 21 ``(u, v)`` points.
+
+Timing mode (``"timing"`` given): the graph is built once, each image is read once, then per image ``warmup``
+untimed and ``repeats`` timed ``Hands.process`` calls on the same RGB array; each result gains ``"timing":
+{"seconds": [per call], "median_s", "hands_found": calls that found a hand}``. Start-up, model loading and
+image decoding are outside the timed calls. With ``static_image_mode: true`` every call runs palm detection
+and then the landmark model on each detected hand (detection + landmarks); with ``false`` and ``max_hands: 1``
+the calls after the first track the hand: the landmark model runs on the region derived from the previous
+call's landmarks and palm detection is skipped (landmarks only, MediaPipe's own per-frame video path). The
+``hands`` reported are those of the last call.
 
 Exit codes: 0 = response written (per-image failures are inside it); 2 = bad request; 3 = mediapipe unusable.
 """
@@ -65,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+TIMING_KEYS = ("repeats", "warmup")
+
+
 class RequestError(Exception):
     """The request file is missing, not JSON, or has invalid fields."""
 
@@ -80,9 +93,9 @@ def _read_request(path: str) -> dict[str, Any]:
         raise RequestError(f"{path}: request is not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise RequestError(f"{path}: request must be a JSON object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(DEFAULTS) - {"images"})
+    unknown = sorted(set(raw) - set(DEFAULTS) - {"images", "timing"})
     if unknown:
-        raise RequestError(f"{path}: unknown request keys {unknown}; known: images, {', '.join(DEFAULTS)}")
+        raise RequestError(f"{path}: unknown request keys {unknown}; known: images, timing, {', '.join(DEFAULTS)}")
     images = raw.get("images")
     if not isinstance(images, list) or not all(isinstance(p, str) for p in images):
         raise RequestError(f"{path}: 'images' must be a list of path strings")
@@ -100,6 +113,14 @@ def _read_request(path: str) -> dict[str, Any]:
     up = req["upscale_to"]
     if up is not None and (not isinstance(up, int) or up < 1):
         raise RequestError(f"{path}: 'upscale_to' must be null or an integer >= 1, got {up!r}")
+    timing = raw.get("timing")
+    if timing is not None:
+        if not isinstance(timing, dict) or sorted(timing) != sorted(TIMING_KEYS):
+            raise RequestError(f"{path}: 'timing' must be null or an object with exactly the keys {list(TIMING_KEYS)}")
+        if not all(isinstance(timing[k], int) and not isinstance(timing[k], bool) for k in TIMING_KEYS) \
+                or timing["repeats"] < 1 or timing["warmup"] < 0:
+            raise RequestError(f"{path}: 'timing' needs integers repeats >= 1 and warmup >= 0, got {timing!r}")
+    req["timing"] = timing
     return req
 
 
@@ -148,6 +169,22 @@ def _hands_of(result: Any, width: int, height: int) -> list[dict[str, Any]]:
     return hands
 
 
+def _timed(hands: Any, rgb: Any, repeats: int, warmup: int) -> tuple[Any, dict[str, Any]]:
+    """``warmup`` untimed then ``repeats`` timed ``process`` calls on one image; the last result and the times."""
+    for _ in range(warmup):
+        hands.process(rgb)
+    seconds, found, result = [], 0, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = hands.process(rgb)
+        seconds.append(time.perf_counter() - t0)
+        found += bool(result.multi_hand_landmarks)
+    ordered = sorted(seconds)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+    return result, {"seconds": seconds, "median_s": median, "hands_found": found}
+
+
 def run(req: dict[str, Any]) -> dict[str, Any]:
     """Run MediaPipe Hands on every requested image; per-image failures are recorded, not raised."""
     import mediapipe as mp
@@ -168,14 +205,18 @@ def run(req: dict[str, Any]) -> dict[str, Any]:
             try:
                 rgb, width, height = _load_rgb(path, req["upscale_to"])
                 entry["width"], entry["height"] = width, height
-                entry["hands"] = _hands_of(hands.process(rgb), width, height)
+                if req["timing"] is not None:
+                    result, entry["timing"] = _timed(hands, rgb, req["timing"]["repeats"], req["timing"]["warmup"])
+                else:
+                    result = hands.process(rgb)
+                entry["hands"] = _hands_of(result, width, height)
                 entry["ok"] = True
             except Exception as exc:  # one bad image must not stop the batch
                 entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["seconds"] = time.perf_counter() - start
             results.append(entry)
     return {"protocol": PROTOCOL_VERSION, "mediapipe_version": getattr(mp, "__version__", "unknown"),
-            "settings": settings, "results": results}
+            "settings": settings, "timing": req["timing"], "results": results}
 
 
 def main(argv: list[str]) -> int:
