@@ -8,9 +8,9 @@ median per-call time pooled over the rounds.
 
 Ours: the shipped networks of ``configs/adapt/demo.yaml`` (seeded, untrained: speed does not depend on the
 weights), guidance at half the input size, on real renders of the stand-in hand, per runtime step:
-``torch``: eager PyTorch with PyTorch3D guidance (the state before this issue); ``torch+vec``: the
-vectorised guidance renderer; ``onnx+p3d``: E and G exported and run by ONNX Runtime; ``onnx``: both (the
-``OnnxPredictor`` that deployment uses, including the conversion to ``Predictor``'s outputs).
+``torch``: eager PyTorch with PyTorch3D guidance; ``onnx``: E and G exported and run by ONNX Runtime, the
+guidance still rendered by PyTorch3D (the ``OnnxPredictor`` that deployment uses, including the conversion to
+``Predictor``'s outputs); ``onnx int8``: the same with int8 convolutions (opt-in; numerics change).
 
 Peer (its own venv, ``make peers`` or ``$HOI_ADAPT_PEER_VENV``; one worker process per measurement, graph
 loaded before timing, see ``hoi_adapt/peers/mediapipe_worker.py``): ``landmarks`` = video mode with one
@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import shutil
 import statistics
@@ -119,12 +118,7 @@ def main() -> None:
     export = export_onnx(ckpt, tmp / "onnx", adapt=True, input_size=s, int8_calibration=calibration)
     torch_pred = load_predictor(ckpt, adapt=True)
     pipeline = torch_pred.model
-    pipeline.guidance = copy.deepcopy(pipeline.guidance)
-    pipeline.guidance.backend = "pytorch3d"
-    torch_vec = load_predictor(ckpt, adapt=True)  # default guidance backend: vectorised
     onnx_pred = load_onnx_predictor(tmp / "onnx", threads=args.threads)
-    onnx_p3d = load_onnx_predictor(tmp / "onnx", threads=args.threads)
-    onnx_p3d.guidance = pipeline.guidance
     onnx_int8 = load_onnx_predictor(tmp / "onnx", threads=args.threads, precision="int8")
     estimator = torch_pred.estimator
 
@@ -142,8 +136,6 @@ def main() -> None:
         "E torch": lambda i: estimator(images[i % len(images)], K),
         "E onnx": lambda i: onnx_pred.estimator_graph(images[i % len(images)], K),
         "pipeline torch": lambda i: pipeline(images[i % len(images)], K),
-        "pipeline torch+vec": lambda i: torch_vec(images[i % len(images)], K),
-        "pipeline onnx+p3d": lambda i: onnx_p3d(images[i % len(images)], K),
         "pipeline onnx": lambda i: onnx_pred(images[i % len(images)], K),
         "E onnx int8": lambda i: onnx_int8.estimator_graph(images[i % len(images)], K),
         "pipeline onnx int8": lambda i: onnx_int8(images[i % len(images)], K),
@@ -173,8 +165,7 @@ def main() -> None:
 
     peer = {m: ({"img_s": rates[m], "ms": 1000 / rates[m], "calls": len(times[m]), "calls_with_hand": hands_found[m]}
                 if missing is None else missing) for m in PEER_MODES}
-    variants = {"torch": ("E torch", "pipeline torch"), "torch+vec": ("E torch", "pipeline torch+vec"),
-                "onnx+p3d": ("E onnx", "pipeline onnx+p3d"), "onnx": ("E onnx", "pipeline onnx"),
+    variants = {"torch": ("E torch", "pipeline torch"), "onnx": ("E onnx", "pipeline onnx"),
                 "onnx int8 (opt-in, numerics change)": ("E onnx int8", "pipeline onnx int8")}
     table = {}
     for variant, (e_key, p_key) in variants.items():
@@ -195,9 +186,8 @@ def main() -> None:
     for mode in PEER_MODES:
         cell = f"{peer[mode]['img_s']:.1f} img/s" if missing is None else peer[mode]
         lines.append(f"| MediaPipe {mode} | {cell} | | | |")
-    lines += ["", "Runtimes: torch = eager PyTorch + PyTorch3D guidance (before); torch+vec = vectorised guidance renderer; "
-              "onnx+p3d = E and G in ONNX Runtime; onnx = both (OnnxPredictor, the default deployment path, numerically equal "
-              "to PyTorch); onnx int8 = the same with int8 convolutions (export-onnx --int8, calibrated on half of the crops; "
+    lines += ["", "Runtimes: torch = eager PyTorch with PyTorch3D guidance; onnx = E and G in ONNX Runtime, guidance by "
+              "PyTorch3D (OnnxPredictor, the deployment path, numerically equal to PyTorch); onnx int8 = the same with int8 convolutions (export-onnx --int8, calibrated on half of the crops; "
               "NOT numerically equal, see below). E alone: torch = MeshEstimator, onnx = the "
               "exported graph. Rates: 1 / median seconds per call pooled over "
               f"{args.rounds} interleaved rounds of {args.repeats} calls (peer: {peer_repeats} per image on {len(keep)} images).",
@@ -232,8 +222,7 @@ def _breakdown(estimator: Any, pipeline: Any, onnx_pred: Any, onnx_int8: Any, im
     first = estimator(image, K)
     skin = torch.sigmoid(first.mask_logits)
     faces = estimator.hand_model.faces
-    vec = onnx_pred.guidance
-    g_in = MeshGuidance.as_input(vec(first.vertices, faces, K, image, skin))
+    g_in = MeshGuidance.as_input(pipeline.guidance(first.vertices, faces, K, image, skin))
 
     def ms(fn: Callable[[], object]) -> float:
         return 1000 * statistics.median(call_times(lambda i: fn(), repeats))
@@ -243,7 +232,6 @@ def _breakdown(estimator: Any, pipeline: Any, onnx_pred: Any, onnx_int8: Any, im
         "backbone torch": ms(lambda: estimator.backbone(image)),
         "hand model torch": ms(lambda: estimator.hand_model(first.global_orient, first.hand_pose, first.betas)),
         "guidance pytorch3d": ms(lambda: pipeline.guidance(first.vertices, faces, K, image, skin)),
-        "guidance vectorised": ms(lambda: vec(first.vertices, faces, K, image, skin)),
         "G torch": ms(lambda: pipeline.generator(image, g_in)), "G onnx": ms(lambda: onnx_pred.generator_graph(image, g_in)),
         "E onnx int8": ms(lambda: onnx_int8.estimator_graph(image, K)), "G onnx int8": ms(lambda: onnx_int8.generator_graph(image, g_in)),
     }

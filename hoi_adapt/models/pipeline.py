@@ -19,13 +19,10 @@ from torch import nn
 
 from hoi_adapt.models.config import network_config, record_init
 from hoi_adapt.models.estimator import EstimatorOutput, MeshEstimator
-from hoi_adapt.render import vectorised
 from hoi_adapt.render.cameras import resize_intrinsics
 from hoi_adapt.render.renderer import HandObjectRenderer
-from hoi_adapt.utils.errors import ConfigError
 
 GUIDANCE_CHANNELS = 5  # silhouette, depth, shaded RGB
-GUIDANCE_BACKENDS = ("vectorised", "pytorch3d")
 
 
 @record_init
@@ -36,19 +33,13 @@ class MeshGuidance(nn.Module):
         guidance_size: render resolution (upsampled to the image size afterwards).
         depth_range: metres of relative depth mapped to [0, 1].
         default_skin: albedo used when no visible skin is found.
-        tile_size: screen tiles of the PyTorch3D CPU rasterisation (see ``render/tiled.py``; None = one pass).
-        backend: ``"vectorised"`` (default: :mod:`hoi_adapt.render.vectorised`, plain torch ops, ~10x faster at
-            batch 1 on a CPU) or ``"pytorch3d"`` (the general renderer). Same pixels and values to float
-            rounding; the guidance is not differentiated through, so nothing else differs.
+        tile_size: screen tiles of the CPU rasterisation (see ``render/tiled.py``; None = one pass).
     """
 
     def __init__(self, guidance_size: int = 64, depth_range: float = 0.2,
-                 default_skin: tuple[float, float, float] = (0.8, 0.6, 0.5), tile_size: int | None = 16,
-                 backend: str = "vectorised") -> None:
+                 default_skin: tuple[float, float, float] = (0.8, 0.6, 0.5), tile_size: int | None = 16) -> None:
         super().__init__()
-        if backend not in GUIDANCE_BACKENDS:
-            raise ConfigError(f"MeshGuidance: backend must be one of {GUIDANCE_BACKENDS}, got {backend!r}")
-        self.backend = backend
+
         self.guidance_size = guidance_size
         self.renderer = HandObjectRenderer(image_size=(guidance_size, guidance_size), faces_per_pixel=1, depth_range=depth_range,
                                            tile_size=tile_size)
@@ -64,10 +55,9 @@ class MeshGuidance(nn.Module):
         """
         h, w = image.shape[-2:]
         size = (self.guidance_size, self.guidance_size)
-        g = self._render(verts.detach(), faces, resize_intrinsics(K, (h, w), size), size)
-        # one interpolation of the stacked maps (channels are resampled independently, so the values are the same)
-        stacked = F.interpolate(torch.cat([g["silhouette"], g["depth"], g["shaded"]], 1), size=(h, w), mode="bilinear", align_corners=False)
-        up = dict(zip(("silhouette", "depth", "shaded"), stacked.split([1, 1, 3], dim=1), strict=True))
+        white = torch.ones(3, device=verts.device)
+        g = self.renderer.render_guidance_hard(verts.detach(), faces, resize_intrinsics(K, (h, w), size), size, colors=white)
+        up = {k: F.interpolate(v, size=(h, w), mode="bilinear", align_corners=False) for k, v in g.items()}
         albedo = self.default_skin.to(image).expand(image.shape[0], 3)
         if skin_prob is not None:
             prob = F.interpolate(skin_prob, size=(h, w), mode="bilinear", align_corners=False)
@@ -79,17 +69,6 @@ class MeshGuidance(nn.Module):
             albedo = torch.where(area > 16, matched, albedo)
         up["shaded"] = (up["shaded"] * albedo[:, :, None, None]).clamp(0.0, 1.0)
         return up
-
-    def _render(self, verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> dict[str, torch.Tensor]:
-        """Silhouette, normalised depth and white-albedo shading (B,C,g,g) of the hand at the guidance size."""
-        lighting = self.renderer.lighting
-        if self.backend == "pytorch3d" or not vectorised.supports(lighting):
-            return self.renderer.render_guidance_hard(verts, faces, K, size, colors=torch.ones(3, device=verts.device))
-        out = vectorised.render_hand(verts, faces.to(verts.device), K, size, lighting)
-        covered = out["alpha"] > 0
-        return {"silhouette": out["alpha"][:, None],
-                "depth": self.renderer.normalised_depth(out["depth"], covered, verts.to(torch.float32))[:, None],
-                "shaded": out["image"].permute(0, 3, 1, 2)}
 
     @staticmethod
     def as_input(guidance: dict[str, torch.Tensor]) -> torch.Tensor:
