@@ -128,9 +128,9 @@ def solve_translation(joints: torch.Tensor, uv: torch.Tensor, K: torch.Tensor, w
     per image; ``prior_weight`` (relative to the data term's diagonal) pulls t towards ``depth_prior`` along
     the ray through the keypoints' centroid, which only matters while the keypoints are degenerate.
     """
-    Kinv = inv3(K.to(uv.dtype))  # closed form (exports to ONNX; same values as backproject's LAPACK inverse)
-    a = Kinv[:, 0:1, 0] * uv[..., 0] + Kinv[:, 0:1, 1] * uv[..., 1] + Kinv[:, 0:1, 2]
-    b = Kinv[:, 1:2, 0] * uv[..., 0] + Kinv[:, 1:2, 1] * uv[..., 1] + Kinv[:, 1:2, 2]
+    # rays (a, b, 1) = K^-1 (u, v, 1), as render.cameras.backproject computes them (inv3: exportable to ONNX)
+    ray = torch.einsum("bij,bnj->bni", inv3(K.to(uv.dtype)), torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1))
+    a, b = ray[..., 0], ray[..., 1]
     x, y, z = joints.unbind(-1)
     zero = torch.zeros_like(a)
     one = torch.ones_like(a)
