@@ -58,6 +58,17 @@ def test_onnx_predictor_agrees_with_predictor_at_any_batch(estimator_export: Pat
     assert onnx_pred.faces is torch_pred.faces or torch.equal(onnx_pred.faces, torch_pred.faces)
 
 
+def test_onnx_predictor_returns_the_skeleton_definition_its_predictor_was_asked_for(estimator_export: Path, tiny_estimator_ckpt: Path) -> None:
+    onnx_pred = load_onnx_predictor(estimator_export, threads=1)
+    onnx_pred.torch_predictor.skeleton = "kinematic"  # as evaluation asks for a kinematic-labelled dataset
+    torch_pred = load_predictor(tiny_estimator_ckpt, skeleton="kinematic")
+    image, K = check_inputs(SIZE, 2, seed=5)
+    ref, got, own = torch_pred(image, K), onnx_pred(image, K), load_predictor(tiny_estimator_ckpt)(image, K)
+    torch.testing.assert_close(got["joints3d"], ref["joints3d"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got["joints2d"], ref["joints2d"], atol=1e-3, rtol=0)
+    assert float((got["joints3d"] - own["joints3d"]).abs().max()) > 1e-5  # not the estimator's own (mesh) joints
+
+
 @pytest.mark.slow
 def test_adapt_export_checks_generator_and_the_whole_pipeline(tmp_path: Path) -> None:
     ckpt = write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt")

@@ -20,7 +20,9 @@ from hoi_adapt.render.cameras import project
 from hoi_adapt.utils.errors import CheckpointError, ConfigError
 
 
-def _estimator_fields(prefix: str, out: Any, estimator: nn.Module, skeleton: str, K: torch.Tensor) -> dict[str, torch.Tensor]:
+def estimator_fields(prefix: str, out: Any, estimator: nn.Module, skeleton: str, K: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The per-pass output dict of a predictor from an estimate (an ``EstimatorOutput`` or anything with its fields),
+    joints in ``skeleton``'s definition."""
     b = out.vertices.shape[0]
     joints3d = skeleton_of(estimator, out, skeleton)
     return {
@@ -61,10 +63,10 @@ class Predictor(nn.Module):
     @torch.inference_mode()
     def forward(self, image: torch.Tensor, K: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.adapt:
-            return _estimator_fields("", self.model(image, K), self.estimator, self.skeleton, K)
+            return estimator_fields("", self.model(image, K), self.estimator, self.skeleton, K)
         out = self.model(image, K)
-        fields = _estimator_fields("", out.final, self.estimator, self.skeleton, K)
-        first = _estimator_fields("first_", out.first, self.estimator, self.skeleton, K)
+        fields = estimator_fields("", out.final, self.estimator, self.skeleton, K)
+        first = estimator_fields("first_", out.first, self.estimator, self.skeleton, K)
         fields.update({k: v for k, v in first.items() if k in ("first_joints3d", "first_joints2d", "first_mask_prob")})
         fields["translated"] = out.translated
         return fields

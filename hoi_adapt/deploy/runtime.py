@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
-from pytorch3d.transforms import matrix_to_axis_angle
 
 from hoi_adapt.checkpoints.load import checkpoint_sha256
-from hoi_adapt.checkpoints.predictor import Predictor, load_predictor
+from hoi_adapt.checkpoints.predictor import Predictor, estimator_fields, load_predictor
 from hoi_adapt.deploy.graphs import ESTIMATOR_OUTPUTS, GENERATOR_OUTPUTS
 from hoi_adapt.models.pipeline import MeshGuidance
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
@@ -68,15 +68,10 @@ class OnnxModel:
         return {name: torch.from_numpy(v) for name, v in zip(self.outputs, self.session.run(None, feed), strict=True)}
 
 
-def _fields(prefix: str, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``Predictor``'s per-pass fields from the graph's outputs (axis-angle by the same function as the torch path)."""
-    b = out["vertices"].shape[0]
-    pose = matrix_to_axis_angle(torch.cat([out["global_orient"][:, None], out["hand_pose"]], 1))  # one call: (B,16,3)
-    return {
-        f"{prefix}joints3d": out["joints3d"], f"{prefix}joints2d": out["joints2d"], f"{prefix}vertices": out["vertices"],
-        f"{prefix}global_orient": pose[:, 0], f"{prefix}hand_pose": pose[:, 1:].reshape(b, 45),
-        f"{prefix}betas": out["betas"], f"{prefix}transl": out["transl"], f"{prefix}mask_prob": torch.sigmoid(out["mask_logits"]),
-    }
+def _fields(prefix: str, out: dict[str, torch.Tensor], predictor: Predictor, K: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``Predictor``'s per-pass fields from the graph's outputs, by the torch path's own function (so the
+    skeleton definition the predictor was asked for applies here too)."""
+    return estimator_fields(prefix, SimpleNamespace(**out), predictor.estimator, predictor.skeleton, K)
 
 
 class OnnxPredictor:
@@ -117,7 +112,7 @@ class OnnxPredictor:
         image, K = image.to("cpu", torch.float32), K.to("cpu", torch.float32)
         first = self.estimator_graph(image, K)
         if not self.adapt:
-            return _fields("", first)
+            return _fields("", first, self.torch_predictor, K)
         assert self.generator_graph is not None
         skin = torch.sigmoid(first["mask_logits"])
         if self.guidance is not None:
@@ -125,8 +120,9 @@ class OnnxPredictor:
             translated = self.generator_graph(image, MeshGuidance.as_input(guidance))["translated"]
         else:
             translated = self.generator_graph(image)["translated"]
-        fields = _fields("", self.estimator_graph(translated, K))
-        fields.update(first_joints3d=first["joints3d"], first_joints2d=first["joints2d"], first_mask_prob=skin)
+        fields = _fields("", self.estimator_graph(translated, K), self.torch_predictor, K)
+        first_fields = _fields("first_", first, self.torch_predictor, K)
+        fields.update({k: first_fields[k] for k in ("first_joints3d", "first_joints2d", "first_mask_prob")})
         fields["translated"] = translated
         return fields
 
