@@ -44,6 +44,19 @@ COLUMNS = [("mpjpe_mm", "MPJPE mm", "{:.1f}"), ("pa_mpjpe_mm", "PA-MPJPE mm", "{
            ("rot_err_deg", "rot. err deg", "{:.1f}"), ("depth_err_mm", "depth err mm", "{:.0f}")]
 
 
+def stage0_checkpoint(scale_name: str, out: Path | None = None) -> str:
+    """The scale's world and stage-0 estimator (trained once, then reused by every experiment that asks)."""
+    from hoi_adapt.synth.generator import ensure_world
+
+    scale = SCALES[scale_name]
+    out = out or Path(f"outputs/experiments/estimator_{scale_name}")
+    steps, world = Steps(out), scale["world"]
+    steps.run("world", {"cfg": Path(scale["world_config"]).read_text()}, lambda: str(ensure_world(scale["world_config"], world)))
+    layers = [Path(a).read_text() for a in scale["stage0"] if a.endswith(".yaml")]
+    return steps.run("stage0", {"cfg": Path(ESTIMATOR_CONFIG).read_text(), "o": scale["stage0"], "layers": layers},
+                     lambda: run_fit(ESTIMATOR_CONFIG, out / "stage0", world, scale["stage0"]))
+
+
 def score_checkpoint(ckpt: str, world: str) -> dict[str, dict[str, Any]]:
     """Every split's figures for one estimator checkpoint, at the input size it was trained at."""
     from hoi_adapt.checkpoints.load import checkpoint_input_size, load_estimator, read_checkpoint
@@ -105,14 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     scale = SCALES[args.scale]
     out = Path(args.out or f"outputs/experiments/estimator_{args.scale}")
     steps = Steps(out)
-    from hoi_adapt.synth.generator import ensure_world
-
     world = scale["world"]
-    steps.run("world", {"cfg": Path(scale["world_config"]).read_text()}, lambda: str(ensure_world(scale["world_config"], world)))
     cfg = Path(ESTIMATOR_CONFIG).read_text()
-    ckpts = {"stage0": args.stage0_ckpt or steps.run(
-        "stage0", {"cfg": cfg, "o": scale["stage0"], "layers": [Path(a).read_text() for a in scale["stage0"] if a.endswith(".yaml")]},
-        lambda: run_fit(ESTIMATOR_CONFIG, out / "stage0", world, scale["stage0"]))}
+    ckpts = {"stage0": args.stage0_ckpt or stage0_checkpoint(args.scale, out)}
     if not args.skip_oracle:
         oracle = [*scale["oracle"], *([f"--model.init_args.init_ckpt={ckpts['stage0']}"] if scale.get("oracle_from_stage0") else [])]
         ckpts["oracle"] = args.oracle_ckpt or steps.run(

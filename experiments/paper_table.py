@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from adaptation_table import ROWS as SYNTHETIC_ROWS
+from adaptation_table import ADAPTED as SYNTHETIC_ROWS
 
 from hoi_adapt.utils.bench import RESULTS
 from hoi_adapt.utils.errors import ConfigError, HoiAdaptError

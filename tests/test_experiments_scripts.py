@@ -1,6 +1,7 @@
 """Experiment scripts: the real-data rows are valid configs, roots are rewritten, missing data is refused; analysis maths."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,77 @@ def test_full_scale_configs_layer_under_the_run_folder_and_the_row(row, tmp_path
         else:
             assert model["schedule"]["rounds"] == 4 and model["schedule"]["est_steps"] == 4000
             assert (model["guidance"] is None) == (row == "no_mesh_guidance")  # the row removes what the scale set
+
+
+def test_bench_table_rows_share_the_estimator_budget(tmp_path, capsys):
+    """Bench scale: every adapted row gets 3 x 100 estimator updates, and the oracle, fine-tuned from the same
+    stage 0, gets those 300 too; all on the bench world, one run per seed."""
+    import adaptation_table
+
+    from hoi_adapt.demo import fit_args
+    from hoi_adapt.lit.cli import main as cli_main
+
+    scale = adaptation_table.SCALES["bench"]
+    assert scale["seeds"] == [0, 1, 2]
+    stage0 = str(tmp_path / "s0.ckpt")
+    cases = {"full": ("configs/adapt/demo.yaml", [*scale["adapt"], "-c", "experiments/configs/synthetic/full.yaml",
+                                                  f"--model.init_args.estimator_ckpt={stage0}", "--seed_everything=2"]),
+             "oracle": ("configs/estimator/demo.yaml", [*scale["oracle"], f"--model.init_args.init_ckpt={stage0}"])}
+    resolved = {}
+    for name, (config, overrides) in cases.items():
+        args = [str(REPO / a) if a.startswith(("configs/", "experiments/")) else a for a in overrides]
+        capsys.readouterr()
+        with pytest.raises(SystemExit):
+            cli_main([*fit_args(str(REPO / config), tmp_path / name, scale["world"], args), "--print_config"])
+        resolved[name] = yaml.safe_load(capsys.readouterr().out)
+    schedule = resolved["full"]["model"]["init_args"]["schedule"]
+    assert schedule["rounds"] * schedule["est_steps"] == resolved["oracle"]["trainer"]["max_steps"] == 300
+    assert resolved["full"]["seed_everything"] == 2
+    assert resolved["oracle"]["model"]["init_args"]["init_ckpt"] == stage0
+    for r in resolved.values():
+        assert r["data"]["world"] == "outputs/world/bench" and r["data"]["image_size"] == 64
+        assert "target_test" not in json.dumps(r["data"])  # no test split steers a run
+
+
+def _table_rows(base, rows, oracle, bins_base, bins_rows):
+    """Fabricated per-seed results in adaptation_table's row layout."""
+    out = {"baseline": {"seeds": ["shared"], "target_test": {"mpjpe_mm": [base]},
+                        "occlusion_bins": {"bins": ["0-20%", "20-40%", "40-60%", "60-100%"], "count": [5, 5, 5, 0],
+                                           "mpjpe_mm": [bins_base]}}}
+    for label, values in {**rows, "oracle": oracle}.items():
+        out[label] = {"seeds": list(range(len(values))), "target_test": {"mpjpe_mm": values},
+                      "occlusion_bins": {"bins": out["baseline"]["occlusion_bins"]["bins"], "count": [5, 5, 5, 0],
+                                         "mpjpe_mm": bins_rows.get(label, [bins_base] * len(values))}}
+    return out
+
+
+def test_table_claims_follow_their_definitions():
+    import adaptation_table
+
+    rows = _table_rows(100.0, {"G without mesh guidance": [80.0, 82.0, 84.0], "mesh guidance without GAN": [97.0, 99.0, 95.0],
+                               "full method": [70.0, 72.0, 68.0]}, [50.0, 52.0, 48.0],
+                       [90.0, 100.0, 110.0, None],
+                       {"full method": [[85.0, 90.0, 80.0, None], [85.0, 90.0, 80.0, None], [85.0, 90.0, 80.0, None]]})
+    translation = {"G without mesh guidance": {0: {"hand_psnr": 20.0}}, "full method": {0: {"hand_psnr": 22.0}},
+                   "mesh guidance without GAN": {0: {"hand_psnr": 21.0}}}
+    checks, gap = adaptation_table.claims(rows, translation)
+    assert gap == pytest.approx((100 - 70) / (100 - 50))
+    assert not checks["a"]["holds"]  # no GAN: a 3 mm gain against a 4 mm seed spread
+    assert checks["a"]["gain_mm"]["full method"] == pytest.approx(30.0) and checks["a"]["seed_spread_mm"]["full method"] == 4.0
+    assert checks["b"]["holds"] and checks["c"]["holds"] == (gap >= 0.6)
+    assert checks["d"]["gain_mm_per_bin"]["full method"][:3] == pytest.approx([5.0, 10.0, 30.0])
+    assert checks["d"]["gain_mm_per_bin"]["full method"][3] is None  # an empty bin has no gain
+    assert checks["d"]["holds"]  # 5 < 10 < 30 over the filled bins
+    assert checks["e"]["holds"]
+    worse = _table_rows(100.0, {"G without mesh guidance": [80.0], "mesh guidance without GAN": [70.0], "full method": [60.0]},
+                        [65.0], [90.0, 100.0, 110.0, None], {"full method": [[60.0, 80.0, 100.0, None]]})
+    checks, gap = adaptation_table.claims(worse, translation)
+    assert not checks["b"]["holds"] and gap > 1  # the full method beats the oracle: (b) fails, the gap overshoots
+    assert not checks["d"]["holds"]  # gains 30, 20, 10 shrink with occlusion
+
+
+def test_bin_means_average_seeds_and_keep_empty_bins_empty():
+    import adaptation_table
+
+    means = adaptation_table.bin_means([[1.0, None, 3.0], [3.0, None, np.nan]])
+    assert means[0] == 2.0 and np.isnan(means[1]) and means[2] == 3.0

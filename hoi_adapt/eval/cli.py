@@ -6,10 +6,13 @@ Examples::
     hoi-adapt evaluate --ckpt adapted=runs/adapt.ckpt --adapt --compare baseline=runs/est.ckpt \\
         --dataset dexter_object --root /data/dexter+object --compare-published
     hoi-adapt evaluate --ckpt runs/adapt.ckpt --adapt --dataset synthetic --root outputs/world/demo --limit 200
+    hoi-adapt evaluate --peer mediapipe --ckpt runs/adapt.ckpt --adapt --dataset do --root /data/dexter+object
 
 Several models share one table and one PCK plot: repeat ``--ckpt`` (all run with ``--adapt`` if given) and/or
 add ``--compare`` checkpoints (run with ``--compare-adapt`` if given); each may be written ``LABEL=PATH``.
-``--ckpt A --adapt --compare A`` compares an adapted pipeline with its own estimator alone.
+``--ckpt A --adapt --compare A`` compares an adapted pipeline with its own estimator alone. ``--peer mediapipe``
+adds MediaPipe Hands (run in its own venv, built by ``make peers``) on the same crops: detection rate, and
+root-relative / Procrustes errors over the detected images; its PCK curve counts misses as failures.
 
 Outputs in ``--out`` (default ``outputs/eval/<dataset>_<ckpt stem>_<sha256[:8]>[_adapt]/``, so another
 run's ``last.ckpt`` gets its own folder): ``<dataset>.json`` (every number, threshold grid, protocol, counts,
@@ -32,6 +35,7 @@ PROG = "hoi-adapt evaluate"
 
 def _parser() -> argparse.ArgumentParser:
     from hoi_adapt.data.registry import ENTRIES
+    from hoi_adapt.eval.peer import PEERS
     from hoi_adapt.eval.protocols import PROTOCOLS
 
     splits = ", ".join(f"{e.name}: {e.eval_split}" for e in ENTRIES)
@@ -42,12 +46,16 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Default splits — {splits}. Input crops are the loaders' (from GT boxes/keypoints/masks), as is "
                "standard for these benchmarks.",
     )
-    p.add_argument("--ckpt", action="append", required=True, metavar="[LABEL=]PATH",
-                   help="checkpoint to evaluate (repeatable)")
+    p.add_argument("--ckpt", action="append", default=[], metavar="[LABEL=]PATH",
+                   help="checkpoint to evaluate (repeatable; --ckpt or --peer is required)")
     p.add_argument("--adapt", action="store_true", help="run the --ckpt checkpoints as the adapted pipeline (E, G, E)")
     p.add_argument("--compare", action="append", default=[], metavar="[LABEL=]PATH",
                    help="further checkpoint(s) for the same table and plot")
     p.add_argument("--compare-adapt", action="store_true", help="run the --compare checkpoints as adapted pipelines")
+    p.add_argument("--peer", action="append", default=[], choices=sorted(PEERS),
+                   help="add a peer method's row, run on the same crops (repeatable)")
+    p.add_argument("--peer-upscale", type=int, default=None, metavar="PX",
+                   help="enlarge the crops to PX before the peer's detector sees them (default: as they are)")
     p.add_argument("--dataset", required=True, help=f"one of: {names}")
     p.add_argument("--root", required=True, help="dataset root folder (synthetic: the world folder)")
     p.add_argument("--split", default=None, help="dataset split (default: the dataset's evaluation split)")
@@ -107,15 +115,23 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    if not models and not args.peer:
+        raise ConfigError("give at least one --ckpt or --peer")
     dataset_key = str(args.dataset).lower()
-    out_dir = Path(args.out) if args.out else default_out_dir(dataset_key, models[0])
-    if not args.out and len(models) > 1:
-        out_dir = out_dir.with_name(out_dir.name + "_compare")
+    if args.out:
+        out_dir = Path(args.out)
+    elif models:
+        out_dir = default_out_dir(dataset_key, models[0])
+        if len(models) + len(args.peer) > 1:
+            out_dir = out_dir.with_name(out_dir.name + "_compare")
+    else:
+        out_dir = Path("outputs/eval") / f"{dataset_key}_{'_'.join(args.peer)}"
     result = evaluate_checkpoints(
         models, args.dataset, args.root, args.split, out_dir=out_dir, batch_size=args.batch_size, device=args.device,
         limit=args.limit, num_workers=args.num_workers, mano_path=args.mano, compare_published=args.compare_published,
         protocol=args.protocol, image_size=args.image_size, dataset_options=options or None, progress=not args.quiet,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, peers=args.peer,
+        peer_options={"upscale_to": args.peer_upscale} if args.peer_upscale else None,
     )
     files = result["files"]
     print(Path(files["md"]).read_text(encoding="utf-8"))

@@ -37,7 +37,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,9 @@ from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.registry import SYNTHETIC, DatasetEntry, dataset_entry
 from hoi_adapt.eval.alignment import replace_root, wrist_from_palm
-from hoi_adapt.eval.metrics import get_grid, joint_errors_mm, keypoint_stats
+from hoi_adapt.eval.breakdown import per_frame_errors
+from hoi_adapt.eval.metrics import auc, get_grid, joint_errors_mm, keypoint_stats
+from hoi_adapt.eval.peer import peer_label, peer_predict_fn
 from hoi_adapt.eval.protocols import evaluate_protocol, get_protocol
 from hoi_adapt.eval.published import comparison_rows
 from hoi_adapt.eval.report import write_results
@@ -319,6 +321,13 @@ class Collected:
     pred_verts: np.ndarray | None = None  # (N, V, 3)
     gt_verts: np.ndarray | None = None  # (N, W, 3), NaN where no GT mesh
     mesh_note: str = ""  # why meshes were not collected, if they were wanted
+    detected: np.ndarray | None = None  # (N,) bool when the predictor may find no hand (a detector-based peer)
+
+    def subset(self, keep: np.ndarray) -> Collected:
+        pick = (lambda a: None if a is None else a[keep])
+        return Collected(self.pred_joints[keep], self.gt_joints[keep], self.gt_valid[keep], self.sequences[keep],
+                         self.indices[keep], pick(self.pred_verts), pick(self.gt_verts), self.mesh_note,
+                         pick(self.detected))
 
 
 def select_indices(n: int, limit: int | None) -> np.ndarray:
@@ -337,7 +346,9 @@ def collect(data: EvalData, predict: PredictFn, *, batch_size: int = 32, num_wor
 
     ``predict(batch)`` gets the collated schema batch and returns at least ``joints3d`` (B, 21, 3) in the
     batch's camera frame; ``vertices`` (B, V, 3) too when meshes are scored (``want_verts``; default:
-    when the protocol uses vertices and the data has GT meshes).
+    when the protocol uses vertices and the data has GT meshes). A predictor that can miss a hand (a
+    detector) also returns ``detected`` (B,) bool; :func:`score` then scores the detected frames and counts
+    the missed ones as failures in the PCK curves.
     """
     from tqdm.auto import tqdm
 
@@ -349,7 +360,7 @@ def collect(data: EvalData, predict: PredictFn, *, batch_size: int = 32, num_wor
         want_verts = get_protocol(data.protocol).uses_verts and data.gt_mesh is not None
     subset: Dataset = data.dataset if len(idx) == n else Subset(data.dataset, idx.tolist())
     loader = DataLoader(subset, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=int(num_workers))
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pred", "gt", "valid", "seq", "pv", "gv")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pred", "gt", "valid", "seq", "pv", "gv", "det")}
     if isinstance(data.gt_mesh, _SyntheticMeshGT):
         data.gt_mesh.num_mismatched = 0
     note = ""
@@ -362,14 +373,19 @@ def collect(data: EvalData, predict: PredictFn, *, batch_size: int = 32, num_wor
         valid = (batch["joints3d_valid"] * batch["has_3d"][:, None]).numpy() > 0.5
         parts["valid"].append(valid)
         parts["seq"].append(np.asarray([str(s) for s in batch["sequence"]]))
+        if "detected" in out:
+            parts["det"].append(np.asarray(out["detected"], dtype=bool).reshape(-1))
         if want_verts and data.gt_mesh is not None and "vertices" not in out:
             want_verts, note = False, "no mesh metrics: the predictor returns no vertices"
         if want_verts and data.gt_mesh is not None:
             parts["pv"].append(out["vertices"].detach().float().cpu().numpy())
             gv, _ = data.gt_mesh(batch)
             parts["gv"].append(gv.astype(np.float32))
+    if parts["det"] and len(parts["det"]) != len(parts["pred"]):
+        raise ValueError("the predictor returned 'detected' for some batches only")
     col = Collected(np.concatenate(parts["pred"]), np.concatenate(parts["gt"]), np.concatenate(parts["valid"]),
-                    np.concatenate(parts["seq"]), idx, mesh_note=note)
+                    np.concatenate(parts["seq"]), idx, mesh_note=note,
+                    detected=np.concatenate(parts["det"]) if parts["det"] else None)
     if parts["pv"] and want_verts:
         col.pred_verts, col.gt_verts = np.concatenate(parts["pv"]), np.concatenate(parts["gv"])
     return col
@@ -421,8 +437,14 @@ def _root_only_result(protocol: str, col: Collected) -> dict[str, Any]:
     return res
 
 
-def score(data: EvalData, col: Collected) -> dict[str, Any]:
-    """The protocol result of ``col`` plus the dataset's metadata (counts, crop note, notes, settings)."""
+def score(data: EvalData, col: Collected, per_frame: bool = False) -> dict[str, Any]:
+    """The protocol result of ``col`` plus the dataset's metadata (counts, crop note, notes, settings).
+
+    ``per_frame`` adds ``per_frame``: each frame's dataset index and root-relative / Procrustes-aligned error
+    (:func:`~hoi_adapt.eval.breakdown.per_frame_errors`), for breakdowns such as error by occlusion.
+    """
+    if col.detected is not None:
+        return _score_detections(data, col, per_frame)
     valid = col.gt_valid
     if not valid.any():
         raise DataFileError(data.root, f"no 3D ground truth among the evaluated {data.name} samples of split "
@@ -450,6 +472,45 @@ def score(data: EvalData, col: Collected) -> dict[str, Any]:
         "crop": data.crop, "dataset_settings": data.settings, "mesh": mesh_note, "notes": notes,
         "num_samples": int(len(col.pred_joints)),
     })
+    if per_frame:
+        errors = per_frame_errors(col.pred_joints, col.gt_joints, valid)
+        res["per_frame"] = {"index": col.indices.tolist(), **{k: v.tolist() for k, v in errors.items()}}
+    return res
+
+
+def _score_detections(data: EvalData, col: Collected, per_frame: bool) -> dict[str, Any]:
+    """Score a predictor that may miss hands: metrics on the detected frames, misses as failures in the PCK.
+
+    ``metrics`` are the protocol's on the detected frames, plus ``detection_rate`` and, per PCK variant,
+    ``<variant>_auc_with_misses``; ``pck`` holds the curves with every joint of a missed frame counted as beyond
+    every threshold (so a plot shows what a user gets over all images), ``pck_detected`` the detected-only
+    ones. The with-misses curves scale the detected curves by the detected share of the valid joints, which
+    is exact when each frame has the same valid joints (synthetic data) and a close approximation otherwise.
+    """
+    detected = np.asarray(col.detected, dtype=bool)
+    if detected.any():
+        res = score(data, replace(col.subset(detected), detected=None), per_frame)
+    else:  # the protocol's layout (scored on the placeholder predictions), with no figure of the detected frames
+        res = score(data, replace(col, detected=None), per_frame)
+        res["metrics"] = {k: None for k in res["metrics"]}
+        res.pop("per_sequence", None)
+        if per_frame:
+            res["per_frame"] = {"index": [], **{k: [] for k in res["per_frame"] if k != "index"}}
+    valid_all = int(col.gt_valid.sum())
+    share = int(col.gt_valid[detected].sum()) / valid_all if valid_all else 0.0
+    grid = np.asarray(res["thresholds_mm"], dtype=np.float64)
+    res["pck_detected"] = res["pck"] if detected.any() else {}
+    res["pck"] = {k: [float(p) * share for p in curve] for k, curve in res["pck"].items()}
+    for variant, curve in res["pck"].items():
+        res["metrics"][f"{variant}_auc_with_misses"] = auc(curve, grid)
+    res["metrics"]["detection_rate"] = float(detected.mean())
+    res.update({"num_samples": int(len(detected)), "num_detected": int(detected.sum()),
+                "num_missed": int((~detected).sum())})
+    res["notes"] = [*res["notes"], f"a hand was detected in {int(detected.sum())} of {len(detected)} samples "
+                                   f"({100 * detected.mean():.1f}%): metrics are over the detected samples; "
+                                   "the PCK curves count every missed sample as a failure"]
+    if per_frame:
+        res["per_frame"]["missed_index"] = col.indices[~detected].tolist()
     return res
 
 
@@ -580,6 +641,7 @@ def evaluate_predict_fn(
     batch_size: int = 32, num_workers: int = 0, limit: int | None = None, image_size: int | None = DEFAULT_IMAGE_SIZE,
     mano_path: str | None = None, dataset_options: Mapping[str, Any] | None = None, progress: bool = False,
     out_dir: str | Path | None = None, label: str = "model", compare_published: bool = False, overwrite: bool = False,
+    per_frame: bool = False,
 ) -> dict[str, Any]:
     """Evaluate any ``predict(batch)`` callable (see :func:`collect`); writes files when ``out_dir`` is given.
 
@@ -593,7 +655,7 @@ def evaluate_predict_fn(
     if out_dir is not None:
         check_out_dir(out_dir, data.name, identity, overwrite)
     col = collect(data, predict, batch_size=batch_size, num_workers=num_workers, limit=limit, progress=progress)
-    res = score(data, col)
+    res = score(data, col, per_frame)
     res["sample_selection"] = selection
     if out_dir is not None:
         paths = write_evaluation({label: res}, out_dir, data.name, compare_published, identity)
@@ -612,9 +674,14 @@ def evaluate_checkpoints(
     out_dir: str | Path | None = None, batch_size: int = 32, device: str = "cpu", limit: int | None = None,
     num_workers: int = 0, mano_path: str | None = None, compare_published: bool = False,
     protocol: str | None = None, image_size: int | None = None, dataset_options: Mapping[str, Any] | None = None,
-    progress: bool = True, overwrite: bool = False,
+    progress: bool = True, overwrite: bool = False, peers: Sequence[str] = (), peer_options: Mapping[str, Any] | None = None,
+    per_frame: bool = False,
 ) -> dict[str, Any]:
     """Several models on one dataset (one table, one plot). Returns ``{"rows": {label: result}, "files": ...}``.
+
+    ``peers`` (names of :data:`hoi_adapt.eval.peer.PEERS`) add rows for other methods run on the same crops,
+    after the checkpoints; ``peer_options`` go to their predictor (e.g. ``upscale_to``). ``per_frame`` adds each
+    row's per-frame errors (see :func:`score`).
 
     ``image_size`` None: the first checkpoint's recorded training input size, else 128 (synthetic worlds:
     the same rule). ``--adapt`` with an estimator checkpoint, missing or foreign checkpoints raise
@@ -622,8 +689,10 @@ def evaluate_checkpoints(
     different evaluation (other checkpoints, data or selection) is refused before any prediction unless
     ``overwrite``; the same evaluation is refreshed in place.
     """
-    if not models:
-        raise ConfigError("no checkpoint to evaluate")
+    if not models and not peers:
+        raise ConfigError("no checkpoint or peer to evaluate")
+    peer_labels = [peer_label(name) for name in peers]
+    peer_fns = [peer_predict_fn(name, **(peer_options or {})) for name in peers]  # a missing peer fails here, first
     labels = unique_labels(models)
     infos = [checkpoint_info(m.ckpt) for m in models]  # validates every checkpoint before any data is read
     for spec, (kind, _) in zip(models, infos, strict=True):
@@ -632,14 +701,16 @@ def evaluate_checkpoints(
                                              f"{kind!r}")
     kinds = [kind for kind, _ in infos]
     if image_size is None:
-        image_size = infos[0][1] or DEFAULT_IMAGE_SIZE
+        image_size = (infos[0][1] if infos else None) or DEFAULT_IMAGE_SIZE
     data = build_eval_data(dataset, root, split, protocol=protocol, image_size=image_size, mano_path=mano_path,
                            dataset_options=dataset_options)
     rows: dict[str, dict[str, Any]] = {}
     selection = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
     digests = [checkpoint_sha256(spec.ckpt) for spec in models]
-    identity = evaluation_identity(data, selection, {label: {"checkpoint_sha256": sha, "adapt": bool(spec.adapt)}
-                                                     for spec, label, sha in zip(models, labels, digests, strict=True)})
+    identity = evaluation_identity(data, selection, {**{label: {"checkpoint_sha256": sha, "adapt": bool(spec.adapt)}
+                                                        for spec, label, sha in zip(models, labels, digests, strict=True)},
+                                                     **{label: {"peer": label, "options": dict(peer_options or {})}
+                                                        for label in peer_labels}})
     if out_dir is not None:
         check_out_dir(out_dir, data.name, identity, overwrite)
     for spec, label, kind, sha in zip(models, labels, kinds, digests, strict=True):
@@ -650,13 +721,19 @@ def evaluate_checkpoints(
         if bad:
             raise CheckpointError(spec.ckpt, f"the model predicted non-finite joints for {bad} of "
                                              f"{len(col.pred_joints)} samples (diverged weights?)")
-        res = score(data, col)
+        res = score(data, col, per_frame)
         res.update({"label": label, "checkpoint": str(Path(spec.ckpt).resolve()),
                     "checkpoint_sha256": sha, "checkpoint_kind": kind,
                     "adapt": bool(spec.adapt), "sample_selection": selection,
                     "hand_model": str(getattr(predictor.estimator.hand_model, "source_path", ""))})
         rows[label] = res
         del predictor
+    for name, label, peer_fn in zip(peers, peer_labels, peer_fns, strict=True):
+        col = collect(data, peer_fn, batch_size=batch_size, num_workers=num_workers,
+                      limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")
+        res = score(data, col, per_frame)
+        res.update({"label": label, "peer": name, "sample_selection": selection, "peer_options": dict(peer_options or {})})
+        rows[label] = res
     out: dict[str, Any] = {"dataset": data.name, "protocol": data.protocol, "split": data.split, "rows": rows}
     if out_dir is not None:
         out["files"] = write_evaluation(rows, out_dir, data.name, compare_published, identity)

@@ -1,24 +1,39 @@
 """Image-quality scores for translations against their true hand-only twins: L1, PSNR, SSIM.
 
+PSNR and SSIM come from ``torchmetrics.functional.image`` (pinned in pyproject.toml), so our numbers are the
+widely used torchmetrics definitions rather than a private re-implementation; what stays here is the
+per-image / masked / NaN plumbing the callers need, and L1.
+
 All take (B, C, H, W) images (``data_range`` = 1 for [0, 1] images) and an optional mask (B, 1, H, W) or
 (B, H, W) restricting the score to a region (e.g. the hand). Scores are per image; ``reduction="mean"``
 averages them over the batch ignoring NaN (an image whose mask is empty has no score and gives NaN),
-``"none"`` returns the (B,) vector. Computed in float64 at least, so scores are stable for metrics.
+``"none"`` returns the (B,) vector. Inputs are cast to float64 at least, so scores are stable for metrics.
 
-SSIM follows Wang et al. (2004): Gaussian window (11 px, sigma 1.5) applied per channel, constants
-C1 = (0.01 L)^2 and C2 = (0.03 L)^2, population (not sample) statistics, only window positions fully
-inside the image ("valid"), averaged over positions and channels. With a mask, positions are weighted by
-the mask value at the window centre.
+PSNR is ``10 log10(L^2 / MSE)`` per image (torchmetrics ``peak_signal_noise_ratio`` with ``dim=(1, 2, 3)``).
+torchmetrics has no mask option, so the masked PSNR applies the same formula to the mask-weighted per-image
+MSE here. (torchmetrics multiplies by a float32 ``10 / ln 10``: ~1e-6 dB from the exact float64 value.)
+
+SSIM is torchmetrics ``structural_similarity_index_measure`` (checked against torchmetrics 1.9): Wang et al.
+(2004) local SSIM with an 11 x 11 Gaussian window (sigma 1.5; torchmetrics derives the size from sigma as
+2 int(3.5 sigma + 0.5) + 1), C1 = (0.01 L)^2, C2 = (0.03 L)^2, population statistics (variances clamped
+at 0), per channel. At the border each image is reflect-padded by the window radius (5 px, mirrored without
+repeating the edge pixel, torch/numpy ``"reflect"``, scipy ``"mirror"``) and filtered "valid", so the SSIM map
+has one value per pixel (H x W) and the score is its mean over all pixels and channels, border positions
+included. This is not the "valid"-only definition (skimage, the original MATLAB code, and our code before
+it: only windows fully inside the image); on 64-256 px images scores move by ~1e-3 to 1e-2.
+With a mask, the score is the mean of that same H x W map weighted by the mask at each pixel (the window
+centre), so an all-ones mask reproduces the unmasked score.
 """
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 REDUCTIONS = ("mean", "none")
+SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
 def _prepare(pred: Tensor, target: Tensor, mask: Tensor | None, name: str) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -68,43 +83,15 @@ def psnr(
 ) -> Tensor:
     """Peak signal-to-noise ratio in dB per image, ``10 log10(data_range^2 / MSE)``; +inf for identical images.
 
-    ``reduction="mean"`` averages the per-image dB values (the usual convention for datasets).
+    With ``mask``, the MSE is the mask-weighted mean over the region. ``reduction="mean"`` averages the
+    per-image dB values (the usual convention for datasets).
     """
     pred, target, mask = _prepare(pred, target, mask, "psnr")
-    mse = _weighted_mean((pred - target) ** 2, mask)
-    return _reduce(10.0 * torch.log10(data_range**2 / mse), reduction)
-
-
-def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Normalised 1D Gaussian of odd length ``size`` centred on its middle sample."""
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"gaussian_window: size must be odd and >= 1, got {size}")
-    x = torch.arange(size, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _filter(x: Tensor, window: Tensor) -> Tensor:
-    """Separable 'valid' Gaussian filtering of each channel of (B, C, H, W)."""
-    c, k = x.shape[1], window.numel()
-    x = F.conv2d(x, window.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-    return F.conv2d(x, window.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-
-
-def ssim_map(
-    pred: Tensor, target: Tensor, window_size: int = 11, sigma: float = 1.5, data_range: float = 1.0,
-    k1: float = 0.01, k2: float = 0.03,
-) -> Tensor:
-    """Local SSIM, (B, C, H - window_size + 1, W - window_size + 1)."""
-    if min(pred.shape[-2:]) < window_size:
-        raise ValueError(f"ssim: images {tuple(pred.shape[-2:])} are smaller than the {window_size}-px window")
-    window = gaussian_window(window_size, sigma, dtype=pred.dtype).to(pred.device)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    mu_x, mu_y = _filter(pred, window), _filter(target, window)
-    var_x = _filter(pred * pred, window) - mu_x**2
-    var_y = _filter(target * target, window) - mu_y**2
-    cov = _filter(pred * target, window) - mu_x * mu_y
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    if mask is None:
+        scores = peak_signal_noise_ratio(pred, target, data_range=data_range, reduction="none", dim=(1, 2, 3))
+    else:
+        scores = 10.0 * torch.log10(data_range**2 / _weighted_mean((pred - target) ** 2, mask))
+    return _reduce(scores, reduction)
 
 
 def ssim(
@@ -113,11 +100,20 @@ def ssim(
 ) -> Tensor:
     """Structural similarity per image (1 for identical images, lower for any difference).
 
-    With ``mask``, the SSIM map is averaged with the mask value at each window centre as weight.
+    With ``mask``, the per-pixel SSIM map is averaged with the mask value at each pixel (window centre) as weight.
+    ``window_size`` must be the size torchmetrics derives from ``sigma`` (11 for 1.5); it is checked, not free.
     """
     pred, target, mask = _prepare(pred, target, mask, "ssim")
-    smap = ssim_map(pred, target, window_size, sigma, data_range)
-    if mask is not None:
-        r = window_size // 2
-        mask = mask[..., r : mask.shape[-2] - r, r : mask.shape[-1] - r]
+    if min(pred.shape[-2:]) < window_size:
+        raise ValueError(f"ssim: images {tuple(pred.shape[-2:])} are smaller than the {window_size}-px window")
+    derived = 2 * int(3.5 * sigma + 0.5) + 1
+    if window_size != derived:
+        raise ValueError(f"ssim: torchmetrics uses a {derived}-px Gaussian window for sigma={sigma}, got window_size={window_size}")
+    kwargs = dict(gaussian_kernel=True, sigma=sigma, kernel_size=window_size, data_range=data_range, k1=SSIM_K1, k2=SSIM_K2,
+                  reduction="none")
+    if mask is None:
+        return _reduce(structural_similarity_index_measure(pred, target, **kwargs), reduction)
+    _, smap = structural_similarity_index_measure(pred, target, return_full_image=True, **kwargs)
+    if smap.shape != pred.shape:  # the weighting below assumes one map value per pixel (reflect padding, no crop)
+        raise RuntimeError(f"ssim: expected a per-pixel SSIM map {tuple(pred.shape)} from torchmetrics, got {tuple(smap.shape)}")
     return _reduce(_weighted_mean(smap, mask), reduction)
