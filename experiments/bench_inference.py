@@ -20,9 +20,16 @@ palm detection then landmarks on every call. Only images on which MediaPipe find
 landmark model really runs. MediaPipe's inference is single-threaded on Linux (measured: ~0.85 CPU-seconds
 per wall-second), hence ``--threads 1`` for ours by default.
 
+``--device cuda`` (or ``cuda:N``, or an explicit ``cpu``) measures instead eager PyTorch only (E alone and the
+adapted pipeline, same networks and renders) on that device at each of ``--batch-sizes``, with
+``torch.cuda.synchronize()`` closing every timed call, and writes ``gpu_inference.{json,md}`` (``cpu_inference``
+for ``--device cpu``): ONNX Runtime (CPU provider) and the MediaPipe peer (CPU) are not part of a device run.
+Without ``--device`` the benchmark is the CPU one above, unchanged.
+
 Usage::
 
     HOI_ADAPT_PEER_VENV=/path/.venv-peers .venv/bin/python experiments/bench_inference.py [--size 128] [--threads 1]
+    .venv/bin/python experiments/bench_inference.py --device cuda --size 128 --batch-sizes 1,64
 """
 from __future__ import annotations
 
@@ -48,7 +55,7 @@ from hoi_adapt.deploy.runtime import load_onnx_predictor
 from hoi_adapt.models.config import adapt_networks_from_config
 from hoi_adapt.models.pipeline import MeshGuidance
 from hoi_adapt.peers.mediapipe import install_command, peer_python, run_mediapipe, time_mediapipe
-from hoi_adapt.utils.bench import REPO, write_results
+from hoi_adapt.utils.bench import REPO, RESULTS, write_results
 from hoi_adapt.utils.errors import ConfigError
 
 PEER_MODES = ("landmarks", "detection+landmarks")
@@ -101,7 +108,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--images", type=int, default=8, help="hand images (those MediaPipe detects, of 2x as many renders)")
     parser.add_argument("--no-batch32", dest="batch32", action="store_false", help="skip the batch-32 row")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N: eager PyTorch on that device only (see above)")
+    parser.add_argument("--batch-sizes", default="1,64", help="with --device: comma-separated batch sizes (default 1,64)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="folder of the result files (default experiments/results)")
     args = parser.parse_args()
+    if args.device is not None:
+        main_device(args)
+        return
     torch.set_num_threads(args.threads)
     s = args.size
     load_start = list(os.getloadavg())
@@ -212,7 +225,7 @@ def main() -> None:
         "int8_deviation_vs_torch": export["int8"]["deviation_vs_torch"],
         "load_average_start": load_start, "command": command, "argv": sys.argv[1:],
         "goals": {"estimator_vs_peer_landmarks": 1.0, "pipeline_vs_peer_detection_landmarks": 1.0},
-    }, lines)
+    }, lines, folder=args.results_dir)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -244,6 +257,91 @@ def _batch32(estimator: Any, pipeline: Any, onnx_pred: Any, s: int) -> dict[str,
                      ("pipeline torch", lambda: pipeline(image, K)), ("pipeline onnx", lambda: onnx_pred(image, K))):
         out[name] = 32 / statistics.median(call_times(lambda i, fn=fn: fn(), 3, warmup=1))
     return out
+
+
+def main_device(args: argparse.Namespace) -> None:
+    """``--device``: E alone and the adapted pipeline in eager PyTorch on one device, per batch size."""
+    device = torch.device(args.device)
+    if device.type not in ("cpu", "cuda"):
+        raise SystemExit(f"--device must be cpu, cuda or cuda:N, got {args.device!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: CUDA is not available (torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    torch.set_num_threads(args.threads)
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else "CPU"
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    s = args.size
+    tmp = Path(tempfile.mkdtemp(prefix="bench_inference_"))
+    nets = adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", s)
+    ckpt = write_network_checkpoint(tmp / "adapt.ckpt", "adapt", nets)
+    _, crops = render_hands(tmp, args.images, s)
+    pred = load_predictor(ckpt, adapt=True, device=device)
+    pipeline, estimator = pred.model, pred.estimator
+    crops_t = torch.cat([torch.from_numpy(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
+                         for p in crops]).to(device)
+    n = crops_t.shape[0]
+    rows: dict[str, dict[str, float]] = {}
+    with torch.inference_mode():
+        for b in batch_sizes:
+            batches = [crops_t[(torch.arange(b) + i) % n] for i in range(n)]  # every call a different mix of renders
+            K = example_intrinsics(s, b).to(device)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+            row: dict[str, float] = {}
+            for label, fn in (("estimator", estimator), ("pipeline", pipeline)):
+                t = call_times(lambda i, fn=fn: (fn(batches[i % n], K), sync()), args.repeats, warmup=3)
+                row[f"{label}_img_s"] = b / statistics.median(t)
+                row[f"{label}_ms_per_call"] = 1000 * statistics.median(t)
+            if cuda:
+                row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            rows[str(b)] = row
+            print(f"batch {b}: {row}", flush=True)
+        breakdown = _device_breakdown(estimator, pipeline, crops_t[:1], example_intrinsics(s, 1).to(device), args.repeats, sync)
+    missing = peer_status()
+    command = f".venv/bin/python experiments/bench_inference.py --device {args.device} --size {s} --batch-sizes {args.batch_sizes}"
+    lines = [f"# Inference throughput, eager PyTorch, {s} px, {name} ({args.device})", "",
+             "| batch | E img/s | E ms/call | pipeline img/s | pipeline ms/call |" + (" peak GPU (MB) |" if cuda else ""),
+             "|---|---|---|---|---|" + ("---|" if cuda else "")]
+    for b, row in rows.items():
+        lines.append(f"| {b} | {row['estimator_img_s']:.1f} | {row['estimator_ms_per_call']:.2f} | {row['pipeline_img_s']:.1f} | "
+                     f"{row['pipeline_ms_per_call']:.2f} |" + (f" {row['peak_gpu_mb']:.0f} |" if cuda else ""))
+    lines += ["", "E = MeshEstimator; pipeline = E -> R (PyTorch3D guidance at half size) -> G -> E, the shipped networks of "
+              f"configs/adapt/demo.yaml (seeded, untrained). Rates: batch / median seconds per call over {args.repeats} calls "
+              "(3 untimed warm-up calls each), inputs cycled over renders of the stand-in hand.",
+              "", "Batch-1 breakdown (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in breakdown.items()),
+              "", "Not measured here: ONNX Runtime (CPU provider) and the MediaPipe peer "
+              f"({'installed' if missing is None else missing}); see bench_inference.md for the CPU comparison.",
+              f"Command: `{command}`"]
+    write_results(("gpu" if cuda else "cpu") + "_inference", {
+        "image_size": s, "device": args.device, "device_name": name, "threads": args.threads, "repeats": args.repeats,
+        "batch_sizes": batch_sizes, "batches": rows, "breakdown_batch1_ms": breakdown,
+        "torch_cuda": torch.version.cuda, "peer": "not measured in a device run", "command": command, "argv": sys.argv[1:],
+    }, lines, folder=args.results_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _device_breakdown(estimator: Any, pipeline: Any, image: torch.Tensor, K: torch.Tensor, repeats: int,
+                      sync: Callable[[], None]) -> dict[str, float]:
+    """Median ms per stage at batch 1, eager PyTorch only (``sync`` closes every call)."""
+    first = estimator(image, K)
+    skin = torch.sigmoid(first.mask_logits)
+    faces = estimator.hand_model.faces
+    g_in = MeshGuidance.as_input(pipeline.guidance(first.vertices, faces, K, image, skin))
+
+    def ms(fn: Callable[[], object]) -> float:
+        return 1000 * statistics.median(call_times(lambda i: (fn(), sync()), repeats))
+
+    return {
+        "E torch": ms(lambda: estimator(image, K)), "backbone torch": ms(lambda: estimator.backbone(image)),
+        "hand model torch": ms(lambda: estimator.hand_model(first.global_orient, first.hand_pose, first.betas)),
+        "guidance pytorch3d": ms(lambda: pipeline.guidance(first.vertices, faces, K, image, skin)),
+        "G torch": ms(lambda: pipeline.generator(image, g_in)),
+    }
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,7 +21,7 @@ from hoi_adapt.cli import main as cli_main  # noqa: E402
 from hoi_adapt.deploy.graphs import ESTIMATOR_OUTPUTS, FixedAdaptiveAvgPool2d  # noqa: E402
 from hoi_adapt.deploy.onnx_export import ExportCheckError, check_inputs, export_onnx  # noqa: E402
 from hoi_adapt.deploy.runtime import load_onnx_predictor  # noqa: E402
-from hoi_adapt.utils.errors import DataFileError  # noqa: E402
+from hoi_adapt.utils.errors import ConfigError, DataFileError  # noqa: E402
 
 SIZE = 64
 
@@ -142,3 +143,36 @@ def test_int8_is_opt_in_calibrated_and_reported(estimator_export: Path, tiny_est
     assert torch.isfinite(pred(image, K)["joints3d"]).all()
     with pytest.raises(DataFileError, match="calibration needs at least 4"):
         export_onnx(tiny_estimator_ckpt, tmp_path / "few", input_size=SIZE, int8_calibration=tmp_path / "out")
+
+
+def test_evaluate_runs_an_export_folder_with_the_checkpoints_numbers(estimator_export: Path, tiny_estimator_ckpt: Path,
+                                                                     tiny_world: Path, tmp_path: Path) -> None:
+    """``hoi-adapt evaluate --ckpt <export folder>``: ONNX Runtime gives the torch checkpoint's figures."""
+    from hoi_adapt.eval.runner import ModelSpec, default_out_dir, evaluate_checkpoints
+
+
+    models = [ModelSpec(tiny_estimator_ckpt, label="torch"), ModelSpec(estimator_export, label="onnx")]
+    rows = evaluate_checkpoints(models, "synthetic", tiny_world, limit=6, image_size=SIZE, progress=False)["rows"]
+    assert rows["onnx"]["runtime"].startswith("onnxruntime fp32") and rows["torch"]["runtime"] == "torch"
+    assert rows["onnx"]["checkpoint_sha256"] == rows["torch"]["checkpoint_sha256"]
+    for key, value in rows["torch"]["metrics"].items():
+        assert rows["onnx"]["metrics"][key] == pytest.approx(value, abs=1e-3), key
+    assert default_out_dir("synthetic", models[1]).name == f"synthetic_{estimator_export.name}_onnx_fp32"
+    with pytest.raises(ConfigError, match="exports the estimator alone; drop --adapt"):
+        evaluate_checkpoints([ModelSpec(estimator_export, adapt=True)], "synthetic", tiny_world, limit=2, progress=False)
+
+
+def test_predict_runs_an_export_folder_like_its_checkpoint(estimator_export: Path, tiny_estimator_ckpt: Path,
+                                                           tiny_world: Path) -> None:
+    """``hoi-adapt predict --ckpt <export folder>``: the same hands as the checkpoint, run by ONNX Runtime."""
+    from hoi_adapt.data.formats.world import image_path
+    from hoi_adapt.prediction import predict
+
+    image = image_path(tiny_world, "target_test", "hoi", 0)
+    kwargs = {"boxes": [2, 2, 60, 60], "detector": "none", "input_size": SIZE}
+    ref = predict(tiny_estimator_ckpt, image, **kwargs)[0]["hands"][0]
+    got = predict(estimator_export, image, **kwargs)[0]["hands"][0]
+    for key in ("joints3d", "joints2d", "vertices"):
+        np.testing.assert_allclose(got[key], ref[key], atol=1e-3 if key == "joints2d" else 1e-5, err_msg=key)
+    with pytest.raises(ConfigError, match="drop --adapt"):
+        predict(estimator_export, image, adapt=True, **kwargs)

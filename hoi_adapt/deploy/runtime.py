@@ -99,6 +99,10 @@ class OnnxPredictor:
     def faces(self) -> torch.Tensor:
         return self.torch_predictor.faces
 
+    @property
+    def skeleton(self) -> str:
+        return self.torch_predictor.skeleton
+
     def to(self, device: str | torch.device) -> OnnxPredictor:
         if torch.device(device).type != "cpu":
             raise ConfigError(f"the ONNX runtime runs on the CPU only, not {device!r}; use the torch runtime for {device!r}")
@@ -140,12 +144,23 @@ def read_report(folder: str | Path) -> dict[str, Any]:
         raise DataFileError(path, f"unreadable export report ({exc})") from None
 
 
+def is_onnx_export(path: str | Path) -> bool:
+    """True for a folder written by ``hoi-adapt export-onnx`` (evaluate and predict accept one for ``--ckpt``)."""
+    return Path(path).is_dir() and (Path(path) / REPORT_FILE).is_file()
+
+
+def exported_checkpoint(folder: str | Path) -> tuple[Path, bool]:
+    """The checkpoint an export folder was made from, and whether it exported the adapted pipeline."""
+    report = read_report(folder)
+    return Path(report["checkpoint"]["path"]), bool(report["adapt"])
+
+
 def load_onnx_predictor(folder: str | Path, ckpt: str | Path | None = None, mano_path: str | None = None,
-                        threads: int | None = None, precision: str = "fp32") -> OnnxPredictor:
+                        threads: int | None = None, precision: str = "fp32", skeleton: str | None = None) -> OnnxPredictor:
     """The :class:`OnnxPredictor` of an ``export-onnx`` folder; ``ckpt`` defaults to the exported checkpoint.
 
     ``precision="int8"`` takes the int8-convolution graphs of ``export-onnx --int8`` (a numerics change; see
-    the report's ``int8.deviation_vs_torch``).
+    the report's ``int8.deviation_vs_torch``). ``skeleton`` as in :class:`~hoi_adapt.checkpoints.predictor.Predictor`.
 
     The checkpoint must be the one exported (same SHA-256): the ONNX files carry E's and G's weights, the
     checkpoint the hand model and guidance settings, and they must belong together.
@@ -162,7 +177,7 @@ def load_onnx_predictor(folder: str | Path, ckpt: str | Path | None = None, mano
     if checkpoint_sha256(ckpt) != report["checkpoint"]["sha256"]:
         raise CheckpointError(ckpt, f"is not the checkpoint exported to {folder} (SHA-256 differs)")
     adapt = bool(report["adapt"])
-    torch_predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path)
+    torch_predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path, skeleton=skeleton)
     files = INT8_FILES if precision == "int8" else {name: name for name in INT8_FILES}
     estimator = OnnxModel(folder / files[ESTIMATOR_FILE], ESTIMATOR_OUTPUTS, threads)
     generator = OnnxModel(folder / files[GENERATOR_FILE], GENERATOR_OUTPUTS, threads) if adapt else None

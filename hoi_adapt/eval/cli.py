@@ -47,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                "standard for these benchmarks.",
     )
     p.add_argument("--ckpt", action="append", default=[], metavar="[LABEL=]PATH",
-                   help="checkpoint to evaluate (repeatable; --ckpt or --peer is required)")
+                   help="checkpoint, or a folder of 'hoi-adapt export-onnx' (run by ONNX Runtime) to evaluate "
+                        "(repeatable; --ckpt or --peer is required)")
+    p.add_argument("--onnx-precision", choices=("fp32", "int8"), default="fp32",
+                   help="graphs of ONNX export folders: fp32 (default) or the int8 ones of export-onnx --int8")
     p.add_argument("--adapt", action="store_true", help="run the --ckpt checkpoints as the adapted pipeline (E, G, E)")
     p.add_argument("--compare", action="append", default=[], metavar="[LABEL=]PATH",
                    help="further checkpoint(s) for the same table and plot")
@@ -78,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_arg(text: str, adapt: bool) -> Any:
+def _model_arg(text: str, adapt: bool, precision: str = "fp32") -> Any:
     """``PATH`` or ``LABEL=PATH`` (an existing file named with '=' stays a path)."""
     from hoi_adapt.eval.runner import ModelSpec
 
@@ -88,7 +91,7 @@ def _model_arg(text: str, adapt: bool) -> Any:
         label, path = text.split("=", 1)
         if not label or not path:
             raise ConfigError(f"expected PATH or LABEL=PATH, got {text!r}")
-    return ModelSpec(Path(path).expanduser(), adapt, label)
+    return ModelSpec(Path(path).expanduser(), adapt, label, precision)
 
 
 def _loader_options(items: list[str]) -> dict[str, Any]:
@@ -109,7 +112,8 @@ def _loader_options(items: list[str]) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     from hoi_adapt.eval.runner import default_out_dir, evaluate_checkpoints
 
-    models = [_model_arg(c, args.adapt) for c in args.ckpt] + [_model_arg(c, args.compare_adapt) for c in args.compare]
+    models = ([_model_arg(c, args.adapt, args.onnx_precision) for c in args.ckpt]
+              + [_model_arg(c, args.compare_adapt, args.onnx_precision) for c in args.compare])
     options = _loader_options(args.loader_option)
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")

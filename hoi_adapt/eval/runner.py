@@ -51,6 +51,7 @@ from hoi_adapt.checkpoints.predictor import load_predictor
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.registry import SYNTHETIC, DatasetEntry, dataset_entry
+from hoi_adapt.deploy.runtime import exported_checkpoint, is_onnx_export, load_onnx_predictor
 from hoi_adapt.eval.alignment import replace_root, wrist_from_palm
 from hoi_adapt.eval.breakdown import per_frame_errors
 from hoi_adapt.eval.metrics import auc, get_grid, joint_errors_mm, keypoint_stats
@@ -76,12 +77,23 @@ PredictFn = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
 class ModelSpec:
     """One row of the table: a checkpoint, whether to run the adapted pipeline, and its label."""
 
-    ckpt: Path
+    ckpt: Path  # a checkpoint, or a folder of `hoi-adapt export-onnx` (run by ONNX Runtime, CPU)
     adapt: bool = False
     label: str | None = None
+    precision: str = "fp32"  # of an ONNX export: "fp32" or "int8" (export-onnx --int8)
 
     def default_label(self) -> str:
         return Path(self.ckpt).stem + (" (adapt)" if self.adapt else "")
+
+    def resolved(self) -> tuple[Path, Path | None]:
+        """The checkpoint, and the ONNX export folder when ``ckpt`` names one."""
+        if is_onnx_export(self.ckpt):
+            ckpt, adapt = exported_checkpoint(self.ckpt)
+            if adapt != self.adapt:
+                raise ConfigError(f"{self.ckpt} exports {'the adapted pipeline' if adapt else 'the estimator alone'}; "
+                                  f"{'add' if adapt else 'drop'} --adapt for it")
+            return ckpt, Path(self.ckpt)
+        return Path(self.ckpt), None
 
 
 def unique_labels(specs: Sequence[ModelSpec]) -> list[str]:
@@ -612,6 +624,8 @@ def default_out_dir(dataset: str, spec: ModelSpec, base: str | Path = "outputs/e
     The checkpoint's digest is in the name because runs name their checkpoints alike (``last.ckpt``):
     evaluating another run's checkpoint gets its own folder instead of replacing the earlier result.
     """
+    if is_onnx_export(spec.ckpt):
+        return Path(base) / f"{dataset}_{Path(spec.ckpt).name}_onnx_{spec.precision}{'_adapt' if spec.adapt else ''}"
     digest = checkpoint_sha256(spec.ckpt)[:8] if Path(spec.ckpt).is_file() else "missing"
     return Path(base) / f"{dataset}_{Path(spec.ckpt).stem}_{digest}{'_adapt' if spec.adapt else ''}"
 
@@ -694,7 +708,8 @@ def evaluate_checkpoints(
     peer_labels = [peer_label(name) for name in peers]
     peer_fns = [peer_predict_fn(name, **(peer_options or {})) for name in peers]  # a missing peer fails here, first
     labels = unique_labels(models)
-    infos = [checkpoint_info(m.ckpt) for m in models]  # validates every checkpoint before any data is read
+    resolved = [m.resolved() for m in models]
+    infos = [checkpoint_info(ckpt) for ckpt, _ in resolved]  # validates every checkpoint before any data is read
     for spec, (kind, _) in zip(models, infos, strict=True):
         if spec.adapt and kind != "adapt":
             raise CheckpointError(spec.ckpt, f"--adapt needs an adaptation checkpoint; this checkpoint's kind is "
@@ -706,15 +721,19 @@ def evaluate_checkpoints(
                            dataset_options=dataset_options)
     rows: dict[str, dict[str, Any]] = {}
     selection = _selection_text(len(data.dataset), limit)  # type: ignore[arg-type]
-    digests = [checkpoint_sha256(spec.ckpt) for spec in models]
-    identity = evaluation_identity(data, selection, {**{label: {"checkpoint_sha256": sha, "adapt": bool(spec.adapt)}
-                                                        for spec, label, sha in zip(models, labels, digests, strict=True)},
+    digests = [checkpoint_sha256(ckpt) for ckpt, _ in resolved]
+    identity = evaluation_identity(data, selection, {**{label: {"checkpoint_sha256": sha, "adapt": bool(spec.adapt),
+                                                                **({"onnx": spec.precision} if onnx else {})}
+                                                        for spec, label, sha, (_, onnx) in zip(models, labels, digests, resolved, strict=True)},
                                                      **{label: {"peer": label, "options": dict(peer_options or {})}
                                                         for label in peer_labels}})
     if out_dir is not None:
         check_out_dir(out_dir, data.name, identity, overwrite)
-    for spec, label, kind, sha in zip(models, labels, kinds, digests, strict=True):
-        predictor = load_predictor(spec.ckpt, adapt=spec.adapt, mano_path=mano_path, device=device, skeleton=data.skeleton)
+    for spec, label, kind, sha, (ckpt, onnx) in zip(models, labels, kinds, digests, resolved, strict=True):
+        if onnx is not None:
+            predictor = load_onnx_predictor(onnx, ckpt, mano_path, precision=spec.precision, skeleton=data.skeleton).to(device)
+        else:
+            predictor = load_predictor(ckpt, adapt=spec.adapt, mano_path=mano_path, device=device, skeleton=data.skeleton)
         col = collect(data, _predictor_fn(predictor, device), batch_size=batch_size, num_workers=num_workers,
                       limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")
         bad = int((~np.isfinite(col.pred_joints).all(axis=(1, 2))).sum())
@@ -722,7 +741,8 @@ def evaluate_checkpoints(
             raise CheckpointError(spec.ckpt, f"the model predicted non-finite joints for {bad} of "
                                              f"{len(col.pred_joints)} samples (diverged weights?)")
         res = score(data, col, per_frame)
-        res.update({"label": label, "checkpoint": str(Path(spec.ckpt).resolve()),
+        res.update({"label": label, "checkpoint": str(ckpt.resolve()),
+                    "runtime": f"onnxruntime {spec.precision} ({onnx})" if onnx else "torch",
                     "checkpoint_sha256": sha, "checkpoint_kind": kind,
                     "adapt": bool(spec.adapt), "sample_selection": selection,
                     "hand_model": str(getattr(predictor.estimator.hand_model, "source_path", ""))})

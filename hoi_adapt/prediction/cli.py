@@ -23,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
                "Without boxes the hands are found by MediaPipe Hands (make peers), else one hand per image by the "
                "estimator's two-pass crop. Unreadable files are reported and skipped (exit code 1); a rerun into "
                "the same --out skips images it finished.")
-    p.add_argument("--ckpt", required=True, help="estimator or adaptation checkpoint (.ckpt)")
+    p.add_argument("--ckpt", required=True,
+                   help="estimator or adaptation checkpoint (.ckpt), or a folder of 'hoi-adapt export-onnx' (ONNX Runtime, CPU)")
+    p.add_argument("--onnx-precision", choices=("fp32", "int8"), default="fp32",
+                   help="graphs of an ONNX export folder: fp32 (default) or the int8 ones of export-onnx --int8")
     p.add_argument("--input", required=True, nargs="+", help="image file(s) or a folder of images")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true",
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       batch_size=args.batch_size, device=args.device, mano_path=args.mano,
                                       input_size=args.input_size, progress=not args.no_progress,
                                       overwrite=args.overwrite, detector=args.detector, max_hands=args.max_hands,
-                                      fail_fast=args.fail_fast, report=report):
+                                      fail_fast=args.fail_fast, report=report, onnx_precision=args.onnx_precision):
                 pass
     except HoiAdaptError as exc:
         print(f"hoi-adapt predict: error: {exc}", file=sys.stderr)

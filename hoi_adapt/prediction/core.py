@@ -14,6 +14,7 @@ from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
 from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
 from hoi_adapt.checkpoints.predictor import load_predictor
 from hoi_adapt.data import crop as C
+from hoi_adapt.deploy.runtime import exported_checkpoint, is_onnx_export, load_onnx_predictor
 from hoi_adapt.hand import joint_maps
 from hoi_adapt.prediction.detection import (
     DETECT_CHUNK,
@@ -413,8 +414,8 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
                      boxes: Any = None, adapt: bool = False, left: bool = False, batch_size: int = 8,
                      device: str = "cpu", mano_path: str | None = None, input_size: int | None = None,
                      progress: bool = False, overwrite: bool = False, *, detector: str | HandDetector | None = "auto",
-                     max_hands: int = 2, fail_fast: bool = True, report: RunReport | None = None
-                     ) -> Iterator[dict[str, Any]]:
+                     max_hands: int = 2, fail_fast: bool = True, report: RunReport | None = None,
+                     onnx_precision: str = "fp32") -> Iterator[dict[str, Any]]:
     """Like :func:`predict`, one image's result at a time (constant memory for large folders)."""
     if int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -429,6 +430,12 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
     needs_detector = any(box_spec.get(it)[0] is None for it in items)
     hand_detector = resolve_detector(detector, max_hands) if needs_detector else None
 
+    onnx_dir = None
+    if is_onnx_export(ckpt):  # E (and G) by ONNX Runtime; the exported checkpoint supplies everything else
+        onnx_dir, (ckpt, exported_adapt) = Path(ckpt), exported_checkpoint(ckpt)
+        if exported_adapt != bool(adapt):
+            raise ConfigError(f"{onnx_dir} exports {'the adapted pipeline' if exported_adapt else 'the estimator alone'}; "
+                              f"{'add' if exported_adapt else 'drop'} --adapt for it")
     ckpt_dict = read_checkpoint(ckpt)
     recorded = checkpoint_input_size(ckpt_dict)
     size = int(input_size) if input_size is not None else (recorded or DEFAULT_INPUT_SIZE)
@@ -436,7 +443,10 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
         _warn(f"--input-size {input_size} differs from the size the checkpoint was trained at ({recorded})")
     if size < MIN_INPUT_SIZE:
         raise ConfigError(f"input size must be >= {MIN_INPUT_SIZE} pixels, got {size}")
-    predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path, device=dev)
+    if onnx_dir is not None:
+        predictor = load_onnx_predictor(onnx_dir, ckpt, mano_path, precision=onnx_precision).to(dev)
+    else:
+        predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path, device=dev)
     hand_model = predictor.estimator.hand_model
     ctx = {
         "size": size, "adapt": bool(adapt), "faces": hand_model.faces.detach().cpu().numpy().astype(np.int64),
@@ -465,11 +475,12 @@ def predict(ckpt: str | Path, inputs: Any, out_dir: str | Path | None = None, K:
             adapt: bool = False, left: bool = False, batch_size: int = 8, device: str = "cpu",
             mano_path: str | None = None, input_size: int | None = None, progress: bool = False,
             overwrite: bool = False, *, detector: str | HandDetector | None = "auto", max_hands: int = 2,
-            fail_fast: bool = True, report: RunReport | None = None) -> list[dict[str, Any]]:
+            fail_fast: bool = True, report: RunReport | None = None, onnx_precision: str = "fp32") -> list[dict[str, Any]]:
     """Predict the hands of images (joints, mesh, MANO parameters); writes files only when ``out_dir`` is given.
 
     Args:
-        ckpt: estimator or adaptation checkpoint.
+        ckpt: estimator or adaptation checkpoint, or a folder of ``hoi-adapt export-onnx`` (E and G then run in
+            ONNX Runtime on the CPU, ``onnx_precision`` "fp32" or "int8"; the exported checkpoint supplies the rest).
         inputs: an image path, a folder of images, an (H, W, 3) uint8 RGB array, or a list of these.
         out_dir: folder for the per-image JSON and overlay, per-hand OBJ (and hand-only PNG) and
             ``predictions.json`` (None: nothing written). Images an earlier run finished there with the same
@@ -505,4 +516,4 @@ def predict(ckpt: str | Path, inputs: Any, out_dir: str | Path | None = None, K:
     """
     return list(iter_predictions(ckpt, inputs, out_dir, K, boxes, adapt, left, batch_size, device, mano_path,
                                  input_size, progress, overwrite, detector=detector, max_hands=max_hands,
-                                 fail_fast=fail_fast, report=report))
+                                 fail_fast=fail_fast, report=report, onnx_precision=onnx_precision))
