@@ -171,3 +171,13 @@ def test_bin_means_average_seeds_and_keep_empty_bins_empty():
 
     means = adaptation_table.bin_means([[1.0, None, 3.0], [3.0, None, np.nan]])
     assert means[0] == 2.0 and np.isnan(means[1]) and means[2] == 3.0
+
+
+def test_int8_calibration_uses_training_crops_only(tiny_world, tmp_path):
+    import int8_accuracy
+
+    folder = int8_accuracy.calibration_folder(str(tiny_world), tmp_path / "calib")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names and all(n.startswith(("source_hand_", "target_hoi_")) for n in names)  # no test split
+    assert {n.split("_0")[0] for n in names} == {"source_hand", "target_hoi"}
+    assert len(names) == len(set(names)) <= sum(count for _, _, count in int8_accuracy.CALIBRATION)
