@@ -362,6 +362,10 @@ def markdown(scale: str, rows: dict[str, Any], checks: dict[str, Any], translati
         q = {k: float(np.mean([s[k] for s in per_seed.values()])) for k in ("l1", "psnr", "ssim", "hand_l1", "hand_psnr", "hand_ssim")}
         lines.append(f"| {label} | {q['l1']:.4f} | {q['psnr']:.2f} | {q['ssim']:.3f} | {q['hand_l1']:.4f} | "
                      f"{q['hand_psnr']:.2f} | {q['hand_ssim']:.3f} |")
+    lines += ["", "Six test images through each adapted row's first-seed pipeline (input / rendering of E's first mesh / "
+              "translation / true hand-only twin / final mesh) and the baseline's vs the row's meshes: "
+              + "; ".join(f"{label}: [translations](adaptation_{scale}/{row}/translation_grid.png), "
+                          f"[meshes](adaptation_{scale}/{row}/mesh_overlays.png)" for label, row in ADAPTED) + "."]
     if hidden:
         lines += ["", f"## Generalisation: a third appearance style no run trained on (`{hidden['config']}`)", "",
                   "| row | seeds | MPJPE mm | AUC 20-50 | PA-MPJPE mm |", "|---|---|---|---|---|"]
@@ -439,6 +443,11 @@ def report(args: argparse.Namespace, steps: Steps, out: Path, ckpts: dict[str, A
     figures.mkdir(parents=True, exist_ok=True)
     plot_occlusion(figures / "occlusion.png", rows, args.scale)
     plot_pck(figures / "pck.png", scored, score_peer(steps, world, TEST_SPLIT, limit), args.scale)
+    from hoi_adapt.demo_report import translation_figures
+
+    for label, row in ADAPTED:  # look, do not only read: translations and meshes of the first seed's runs
+        (figures / row).mkdir(exist_ok=True)
+        translation_figures(figures / row, world, TEST_SPLIT, ckpts["baseline"], next(iter(ckpts[label].values())))
     peer_present = {k: v for k, v in peer.items() if v is not None}
     lines = markdown(args.scale, rows, checks, translation, hidden, peer_present, minutes, command)
     result = {"rows": rows, "peer_mediapipe": peer_present or None, "gap_closed": gap, "claims": checks,
