@@ -67,6 +67,12 @@ def analyse(ckpt: Path, world: Path, split: str) -> dict[str, float]:
     return {key: float(np.concatenate(v).mean()) for key, v in errs.items() if v} | {"samples": len(data)}
 
 
+def mean_over_seeds(ckpts: str | dict[str, str], world: Path, split: str) -> dict[str, float]:
+    """:func:`analyse` of a row's checkpoint, or the mean over its seeds' checkpoints (``{seed: ckpt}``)."""
+    runs = [analyse(Path(c), world, split) for c in (ckpts.values() if isinstance(ckpts, dict) else [ckpts])]
+    return {key: float(np.mean([r[key] for r in runs])) for key in runs[0]} | {"seeds": len(runs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="demo")
@@ -76,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     table = json.loads((RESULTS / f"adaptation_{args.scale}.json").read_text())
     world = Path(args.world or f"outputs/world/{args.scale}")
     adapted = [label for label in table["rows"] if label not in ("baseline", "oracle")]
-    rows = {label: analyse(Path(table["checkpoints"][label]), world, args.split) for label in adapted}
+    rows = {label: mean_over_seeds(table["checkpoints"][label], world, args.split) for label in adapted}
     fmt = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
-    lines = [f"# Guidance analysis ({args.scale} scale, `{args.split}`): root-relative MPJPE, mm", "",
+    lines = [f"# Guidance analysis ({args.scale} scale, `{args.split}`): root-relative MPJPE, mm (mean over each row's seeds)", "",
              "| row | first pass E(x) | final E(G(x, R(E(x)))) | final vs first | final with ground-truth guidance |",
              "|---|---|---|---|---|"]
     lines += [f"| {label} | {fmt(r['first'])} | {fmt(r['final'])} | {fmt(r['final_vs_first'])} | {fmt(r.get('final_gt_guidance'))} |"

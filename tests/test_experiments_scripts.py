@@ -181,3 +181,15 @@ def test_int8_calibration_uses_training_crops_only(tiny_world, tmp_path):
     assert names and all(n.startswith(("source_hand_", "target_hoi_")) for n in names)  # no test split
     assert {n.split("_0")[0] for n in names} == {"source_hand", "target_hoi"}
     assert len(names) == len(set(names)) <= sum(count for _, _, count in int8_accuracy.CALIBRATION)
+
+
+def test_guidance_analysis_averages_a_rows_seeds(tiny_world, tmp_path):
+    import guidance_analysis
+    from fixtures_checkpoints import write_tiny_adapt_checkpoint
+
+    ckpt = str(write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt"))
+    single = guidance_analysis.mean_over_seeds(ckpt, tiny_world, "target_test")
+    twice = guidance_analysis.mean_over_seeds({"0": ckpt, "1": ckpt}, tiny_world, "target_test")
+    assert single["seeds"] == 1 and twice["seeds"] == 2
+    for key in ("first", "final", "final_vs_first", "final_gt_guidance"):
+        assert np.isfinite(single[key]) and twice[key] == pytest.approx(single[key], rel=1e-6), key
