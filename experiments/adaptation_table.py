@@ -447,7 +447,7 @@ def report(args: argparse.Namespace, steps: Steps, out: Path, ckpts: dict[str, A
 
     for label, row in ADAPTED:  # look, do not only read: translations and meshes of the first seed's runs
         (figures / row).mkdir(exist_ok=True)
-        translation_figures(figures / row, world, TEST_SPLIT, ckpts["baseline"], next(iter(ckpts[label].values())))
+        translation_figures(figures / row, world, TEST_SPLIT, ckpts["baseline"], next(iter(ckpts[label].values())), label=label)
     peer_present = {k: v for k, v in peer.items() if v is not None}
     lines = markdown(args.scale, rows, checks, translation, hidden, peer_present, minutes, command)
     result = {"rows": rows, "peer_mediapipe": peer_present or None, "gap_closed": gap, "claims": checks,

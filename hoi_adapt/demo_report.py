@@ -64,9 +64,10 @@ def _upsample(batch: dict[str, Any], factor: int) -> dict[str, Any]:
     return out
 
 
-def translation_figures(report: Path, world: str, split: str, est_ckpt: str, adapt_ckpt: str, n: int = 6) -> dict[str, str]:
+def translation_figures(report: Path, world: str, split: str, est_ckpt: str, adapt_ckpt: str, n: int = 6,
+                        label: str = "full method") -> dict[str, str]:
     """translation_grid.png (input / first-mesh rendering / translation / true twin / final mesh) and
-    mesh_overlays.png (baseline vs adapted meshes on the same hand-object images)."""
+    mesh_overlays.png (baseline vs adapted meshes on the same hand-object images; ``label`` names the adapted column)."""
     from torch.utils.data import DataLoader
 
     size = read_checkpoint(adapt_ckpt)["hoi_adapt"].get("input_size") or 128
@@ -96,7 +97,7 @@ def translation_figures(report: Path, world: str, split: str, est_ckpt: str, ada
         tiles += [img, gt, a, b]
     stacked = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2).float() / 255
     files["mesh_overlays"] = str(report / "mesh_overlays.png")
-    write_png(report / "mesh_overlays.png", _grid(stacked, 4, ["input", "ground truth", "baseline", "full method"]))
+    write_png(report / "mesh_overlays.png", _grid(stacked, 4, ["input", "ground truth", "baseline", label]))
     return files
 
 

@@ -191,5 +191,5 @@ def test_guidance_analysis_averages_a_rows_seeds(tiny_world, tmp_path):
     single = guidance_analysis.mean_over_seeds(ckpt, tiny_world, "target_test")
     twice = guidance_analysis.mean_over_seeds({"0": ckpt, "1": ckpt}, tiny_world, "target_test")
     assert single["seeds"] == 1 and twice["seeds"] == 2
-    for key in ("first", "final", "final_vs_first", "final_gt_guidance"):
+    for key in ("first", "final", "final_vs_first", "final_gt_guidance", "second_round"):
         assert np.isfinite(single[key]) and twice[key] == pytest.approx(single[key], rel=1e-6), key
