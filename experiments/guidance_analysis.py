@@ -8,7 +8,9 @@ labelled target-domain test set:
 * ``final_vs_first``: how far the final skeleton moves away from the first one (root-relative, mm) — a final
   estimate that stays close to a poor first estimate means G copies the rendered first mesh into its output;
 * ``final_gt_guidance`` (mesh-guided rows only): the final estimate when R renders the *ground-truth* mesh
-  instead of the first estimate, i.e. what the pipeline gives once the first pass is right.
+  instead of the first estimate, i.e. what the pipeline gives once the first pass is right;
+* ``second_round`` (mesh-guided rows only): one more round at test time, R rendering the *final* estimate
+  for G and E reading that translation (no training change; does a better mesh make better guidance?).
 
 All errors are root-relative MPJPE in mm over 21 joints. Writes ``experiments/results/guidance_analysis_<scale>.{json,md}``.
 
@@ -46,7 +48,8 @@ def analyse(ckpt: Path, world: Path, split: str) -> dict[str, float]:
     pipe = load_pipeline(ckpt)
     est, hm = pipe.estimator, pipe.estimator.hand_model
     data = SyntheticHandDataset(world, split, image="hoi", labels=True, out_size=size)
-    errs: dict[str, list[np.ndarray]] = {"first": [], "final": [], "final_vs_first": [], "final_gt_guidance": []}
+    errs: dict[str, list[np.ndarray]] = {"first": [], "final": [], "final_vs_first": [], "final_gt_guidance": [],
+                                         "second_round": []}
     for batch in DataLoader(data, batch_size=50):
         image, K, gt = batch["image"], batch["K"], batch["joints3d"]
         first = est(image, K)
@@ -56,6 +59,7 @@ def analyse(ckpt: Path, world: Path, split: str) -> dict[str, float]:
         errs["final"].append(_rootrel_mm(final.joints3d, gt))
         errs["final_vs_first"].append(_rootrel_mm(final.joints3d, first.joints3d))
         if pipe.guidance is not None:
+            errs["second_round"].append(_rootrel_mm(est(pipe.translate(image, K, final)[0], K).joints3d, gt))
             pose = batch["mano_pose"]
             gt_verts = hm(pose[:, :3], pose[:, 3:], batch["mano_betas"], batch["mano_transl"]).vertices
             mismatch = float(1000 * (hm.joints_from_vertices(gt_verts) - gt).norm(dim=-1).max())
@@ -85,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = {label: mean_over_seeds(table["checkpoints"][label], world, args.split) for label in adapted}
     fmt = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
     lines = [f"# Guidance analysis ({args.scale} scale, `{args.split}`): root-relative MPJPE, mm (mean over each row's seeds)", "",
-             "| row | first pass E(x) | final E(G(x, R(E(x)))) | final vs first | final with ground-truth guidance |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {label} | {fmt(r['first'])} | {fmt(r['final'])} | {fmt(r['final_vs_first'])} | {fmt(r.get('final_gt_guidance'))} |"
-              for label, r in rows.items()]
+             "| row | first pass E(x) | final E(G(x, R(E(x)))) | final vs first | final with ground-truth guidance "
+             "| a second round (guidance from the final mesh) |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {label} | {fmt(r['first'])} | {fmt(r['final'])} | {fmt(r['final_vs_first'])} | {fmt(r.get('final_gt_guidance'))} "
+              f"| {fmt(r.get('second_round'))} |" for label, r in rows.items()]
     lines += ["", f"Command: `.venv/bin/python experiments/guidance_analysis.py --scale {args.scale}`"]
     write_result_files(RESULTS / f"guidance_analysis_{args.scale}.json", {"split": args.split, "rows": rows}, "\n".join(lines) + "\n")
     print("\n".join(lines))
