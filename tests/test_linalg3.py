@@ -20,6 +20,7 @@ def test_closed_form_3x3_equals_lapack() -> None:
 def test_estimator_camera_solve_agrees_with_lapack(monkeypatch: pytest.MonkeyPatch) -> None:
     """The estimator with the closed-form 3x3 algebra (the exported graph's) against its PyTorch forward (LAPACK)."""
     import hoi_adapt.models.estimator as est_mod
+    import hoi_adapt.render.cameras as cameras
     from hoi_adapt.deploy.graphs import example_intrinsics
 
     torch.manual_seed(0)
@@ -28,7 +29,7 @@ def test_estimator_camera_solve_agrees_with_lapack(monkeypatch: pytest.MonkeyPat
         torch.nn.init.normal_(est.regressor.out.weight, std=0.01)  # image-dependent poses and keypoints
         image, K = torch.rand(4, 3, 64, 64), example_intrinsics(64, 4)
         new = est(image, K)
-        monkeypatch.setattr(est_mod, "inv3", inv3_closed)  # what an ONNX export traces
+        monkeypatch.setattr(cameras, "inv3", inv3_closed)  # what an ONNX export traces (backproject's rays)
         monkeypatch.setattr(est_mod, "solve3", solve3_closed)
         old = est(image, K)
     torch.testing.assert_close(new.transl, old.transl, atol=1e-6, rtol=0)

@@ -28,8 +28,9 @@ from hoi_adapt.hand.model import SKELETONS, HandModel
 from hoi_adapt.hand.pose_sampler import base_orient
 from hoi_adapt.models.backbone import ResNetBackbone
 from hoi_adapt.models.config import record_init
+from hoi_adapt.render.cameras import backproject
 from hoi_adapt.utils.errors import ConfigError
-from hoi_adapt.utils.linalg3 import inv3, solve3
+from hoi_adapt.utils.linalg3 import solve3
 
 NUM_JOINTS = 21
 POSE_6D = 16 * 6
@@ -128,8 +129,7 @@ def solve_translation(joints: torch.Tensor, uv: torch.Tensor, K: torch.Tensor, w
     per image; ``prior_weight`` (relative to the data term's diagonal) pulls t towards ``depth_prior`` along
     the ray through the keypoints' centroid, which only matters while the keypoints are degenerate.
     """
-    # rays (a, b, 1) = K^-1 (u, v, 1), as render.cameras.backproject computes them (inv3: exportable to ONNX)
-    ray = torch.einsum("bij,bnj->bni", inv3(K.to(uv.dtype)), torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1))
+    ray = backproject(uv, torch.ones_like(uv[..., 0]), K)  # (a, b, 1)
     a, b = ray[..., 0], ray[..., 1]
     x, y, z = joints.unbind(-1)
     zero = torch.zeros_like(a)

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from pytorch3d.renderer import PerspectiveCameras
 
+from hoi_adapt.utils.linalg3 import inv3
+
 #: OpenCV camera frame -> PyTorch3D view frame (x and y flipped). Symmetric, so ``X @ R`` is the same map.
 _OPENCV_TO_PYTORCH3D = (-1.0, -1.0, 1.0)
 
@@ -114,7 +116,8 @@ def backproject(uv: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch
     if depth.dim() == uv.dim():
         depth = depth[..., 0]
     ones = torch.ones_like(uv[..., :1])
-    rays = torch.einsum("bij,bnj->bni", torch.linalg.inv(K.to(uv.dtype)), torch.cat([uv, ones], dim=-1))
+    # inv3: LAPACK, or the closed form while an ONNX export traces the estimator's camera solve
+    rays = torch.einsum("bij,bnj->bni", inv3(K.to(uv.dtype)), torch.cat([uv, ones], dim=-1))
     return rays * depth[..., None]
 
 
