@@ -149,10 +149,27 @@ def is_onnx_export(path: str | Path) -> bool:
     return Path(path).is_dir() and (Path(path) / REPORT_FILE).is_file()
 
 
-def exported_checkpoint(folder: str | Path) -> tuple[Path, bool]:
-    """The checkpoint an export folder was made from, and whether it exported the adapted pipeline."""
-    report = read_report(folder)
-    return Path(report["checkpoint"]["path"]), bool(report["adapt"])
+def resolve_model(path: str | Path, adapt: bool) -> tuple[Path, Path | None]:
+    """What a ``--ckpt`` names: ``(checkpoint, None)``, or for an export folder ``(its checkpoint, the folder)``.
+
+    An export holds E alone or the adapted pipeline; asking for the other one is a :class:`ConfigError`.
+    """
+    if not is_onnx_export(path):
+        return Path(path), None
+    report = read_report(path)
+    if bool(report["adapt"]) != bool(adapt):
+        raise ConfigError(f"{path} exports {'the adapted pipeline' if report['adapt'] else 'the estimator alone'}; "
+                          f"{'add' if report['adapt'] else 'drop'} --adapt for it")
+    return Path(report["checkpoint"]["path"]), Path(path)
+
+
+def load_model_predictor(ckpt: Path, onnx_dir: Path | None, adapt: bool, mano_path: str | None = None,
+                         device: str | torch.device = "cpu", skeleton: str | None = None,
+                         precision: str = "fp32") -> Predictor | OnnxPredictor:
+    """The predictor of a :func:`resolve_model` result: PyTorch for a checkpoint, ONNX Runtime for an export."""
+    if onnx_dir is None:
+        return load_predictor(ckpt, adapt=adapt, mano_path=mano_path, device=device, skeleton=skeleton)
+    return load_onnx_predictor(onnx_dir, ckpt, mano_path, precision=precision, skeleton=skeleton).to(device)
 
 
 def load_onnx_predictor(folder: str | Path, ckpt: str | Path | None = None, mano_path: str | None = None,

@@ -12,7 +12,7 @@ The pipeline is deliberately split so every stage can be tested on its own:
    validation uses) and adds the run's metadata;
 4. :func:`write_evaluation` writes the files through :func:`hoi_adapt.eval.report.write_results`.
 
-:func:`evaluate_checkpoints` / :func:`evaluate_checkpoint` chain them with :func:`hoi_adapt.checkpoints.predictor.load_predictor`;
+:func:`evaluate_checkpoints` / :func:`evaluate_checkpoint` chain them with :func:`hoi_adapt.deploy.runtime.load_model_predictor` (PyTorch, or ONNX Runtime for an export folder);
 :func:`evaluate_predict_fn` does the same for any callable (an oracle in tests, an external model).
 
 =============  =============  =============  ==============================================================
@@ -47,11 +47,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
 from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
-from hoi_adapt.checkpoints.predictor import load_predictor
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
 from hoi_adapt.data.formats import world as fmt
 from hoi_adapt.data.registry import SYNTHETIC, DatasetEntry, dataset_entry
-from hoi_adapt.deploy.runtime import exported_checkpoint, is_onnx_export, load_onnx_predictor
+from hoi_adapt.deploy.runtime import is_onnx_export, load_model_predictor, resolve_model
 from hoi_adapt.eval.alignment import replace_root, wrist_from_palm
 from hoi_adapt.eval.breakdown import per_frame_errors
 from hoi_adapt.eval.metrics import auc, get_grid, joint_errors_mm, keypoint_stats
@@ -84,16 +83,6 @@ class ModelSpec:
 
     def default_label(self) -> str:
         return Path(self.ckpt).stem + (" (adapt)" if self.adapt else "")
-
-    def resolved(self) -> tuple[Path, Path | None]:
-        """The checkpoint, and the ONNX export folder when ``ckpt`` names one."""
-        if is_onnx_export(self.ckpt):
-            ckpt, adapt = exported_checkpoint(self.ckpt)
-            if adapt != self.adapt:
-                raise ConfigError(f"{self.ckpt} exports {'the adapted pipeline' if adapt else 'the estimator alone'}; "
-                                  f"{'add' if adapt else 'drop'} --adapt for it")
-            return ckpt, Path(self.ckpt)
-        return Path(self.ckpt), None
 
 
 def unique_labels(specs: Sequence[ModelSpec]) -> list[str]:
@@ -708,7 +697,7 @@ def evaluate_checkpoints(
     peer_labels = [peer_label(name) for name in peers]
     peer_fns = [peer_predict_fn(name, **(peer_options or {})) for name in peers]  # a missing peer fails here, first
     labels = unique_labels(models)
-    resolved = [m.resolved() for m in models]
+    resolved = [resolve_model(m.ckpt, m.adapt) for m in models]
     infos = [checkpoint_info(ckpt) for ckpt, _ in resolved]  # validates every checkpoint before any data is read
     for spec, (kind, _) in zip(models, infos, strict=True):
         if spec.adapt and kind != "adapt":
@@ -730,10 +719,7 @@ def evaluate_checkpoints(
     if out_dir is not None:
         check_out_dir(out_dir, data.name, identity, overwrite)
     for spec, label, kind, sha, (ckpt, onnx) in zip(models, labels, kinds, digests, resolved, strict=True):
-        if onnx is not None:
-            predictor = load_onnx_predictor(onnx, ckpt, mano_path, precision=spec.precision, skeleton=data.skeleton).to(device)
-        else:
-            predictor = load_predictor(ckpt, adapt=spec.adapt, mano_path=mano_path, device=device, skeleton=data.skeleton)
+        predictor = load_model_predictor(ckpt, onnx, spec.adapt, mano_path, device, data.skeleton, spec.precision)
         col = collect(data, _predictor_fn(predictor, device), batch_size=batch_size, num_workers=num_workers,
                       limit=limit, progress=progress, desc=f"{label} on {data.name}/{data.split}")
         bad = int((~np.isfinite(col.pred_joints).all(axis=(1, 2))).sum())

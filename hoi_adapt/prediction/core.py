@@ -12,9 +12,8 @@ import numpy as np
 
 from hoi_adapt.checkpoints.format import CHECKPOINT_KEY
 from hoi_adapt.checkpoints.load import checkpoint_input_size, checkpoint_sha256, read_checkpoint
-from hoi_adapt.checkpoints.predictor import load_predictor
 from hoi_adapt.data import crop as C
-from hoi_adapt.deploy.runtime import exported_checkpoint, is_onnx_export, load_onnx_predictor
+from hoi_adapt.deploy.runtime import load_model_predictor, resolve_model
 from hoi_adapt.hand import joint_maps
 from hoi_adapt.prediction.detection import (
     DETECT_CHUNK,
@@ -430,12 +429,7 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
     needs_detector = any(box_spec.get(it)[0] is None for it in items)
     hand_detector = resolve_detector(detector, max_hands) if needs_detector else None
 
-    onnx_dir = None
-    if is_onnx_export(ckpt):  # E (and G) by ONNX Runtime; the exported checkpoint supplies everything else
-        onnx_dir, (ckpt, exported_adapt) = Path(ckpt), exported_checkpoint(ckpt)
-        if exported_adapt != bool(adapt):
-            raise ConfigError(f"{onnx_dir} exports {'the adapted pipeline' if exported_adapt else 'the estimator alone'}; "
-                              f"{'add' if exported_adapt else 'drop'} --adapt for it")
+    ckpt, onnx_dir = resolve_model(ckpt, adapt)  # an export folder: E (and G) by ONNX Runtime, its checkpoint the rest
     ckpt_dict = read_checkpoint(ckpt)
     recorded = checkpoint_input_size(ckpt_dict)
     size = int(input_size) if input_size is not None else (recorded or DEFAULT_INPUT_SIZE)
@@ -443,10 +437,7 @@ def iter_predictions(ckpt: str | Path, inputs: Any, out_dir: str | Path | None =
         _warn(f"--input-size {input_size} differs from the size the checkpoint was trained at ({recorded})")
     if size < MIN_INPUT_SIZE:
         raise ConfigError(f"input size must be >= {MIN_INPUT_SIZE} pixels, got {size}")
-    if onnx_dir is not None:
-        predictor = load_onnx_predictor(onnx_dir, ckpt, mano_path, precision=onnx_precision).to(dev)
-    else:
-        predictor = load_predictor(ckpt, adapt=adapt, mano_path=mano_path, device=dev)
+    predictor = load_model_predictor(ckpt, onnx_dir, adapt, mano_path, dev, precision=onnx_precision)
     hand_model = predictor.estimator.hand_model
     ctx = {
         "size": size, "adapt": bool(adapt), "faces": hand_model.faces.detach().cpu().numpy().astype(np.int64),
