@@ -31,11 +31,14 @@ Writes ``experiments/results/adaptation_<scale>.{json,md}`` and PNGs in ``experi
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hoi_adapt.demo import Steps, run_fit
 
@@ -160,31 +163,33 @@ def occlusion_of(world: str, split: str) -> Any:
 
 
 def seed_stats(values: list[float]) -> dict[str, float]:
-    import numpy as np
-
     v = np.asarray(values, dtype=np.float64)
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
             "min": float(v.min()), "max": float(v.max())}
 
 
+HEADLINE = {"mpjpe_mm": "rootrel_mpjpe_mm", "auc": "rootrel_auc", "pa_mpjpe_mm": "pa_mpjpe_mm", "tips_auc": "tips_auc"}
+"""The table's figures (JSON name -> the protocol's metric), one value per seed."""
+
+
+def headline(results: list[dict[str, Any]]) -> dict[str, list[float]]:
+    return {name: [r["metrics"][metric] for r in results] for name, metric in HEADLINE.items()}
+
+
 def row_results(scored: dict[str, dict[Any, dict[str, Any]]], occlusion: Any) -> dict[str, Any]:
     """Per row: the seeds, the per-seed headline numbers and the MPJPE per occlusion bin (per seed)."""
-    import numpy as np
-
     from hoi_adapt.eval.breakdown import OCCLUSION_BINS, binned_means
 
     rows: dict[str, Any] = {}
     for label, per_seed in scored.items():
         seeds = list(per_seed)
-        m = [per_seed[s]["metrics"] for s in seeds]
         bins = []
         for s in seeds:
             pf = per_seed[s]["per_frame"]
             bins.append(binned_means(np.asarray(pf["rootrel_mpjpe_mm"]), occlusion[np.asarray(pf["index"])], OCCLUSION_BINS))
         rows[label] = {
             "seeds": seeds,
-            TEST_SPLIT: {"mpjpe_mm": [x["rootrel_mpjpe_mm"] for x in m], "auc": [x["rootrel_auc"] for x in m],
-                         "pa_mpjpe_mm": [x["pa_mpjpe_mm"] for x in m], "tips_auc": [x["tips_auc"] for x in m]},
+            TEST_SPLIT: headline(list(per_seed.values())),
             "occlusion_bins": {"bins": [b["bin"] for b in bins[0]], "count": [b["count"] for b in bins[0]],
                                "mpjpe_mm": [[b["mean"] for b in per] for per in bins]},
         }
@@ -193,8 +198,6 @@ def row_results(scored: dict[str, dict[Any, dict[str, Any]]], occlusion: Any) ->
 
 def bin_means(per_seed: Any) -> Any:
     """Mean over seeds of per-bin values (rows = seeds); NaN where no seed has a value (an empty bin)."""
-    import numpy as np
-
     a = np.array(per_seed, dtype=np.float64)  # None -> NaN
     ok = np.isfinite(a)
     count = ok.sum(axis=0)
@@ -203,8 +206,6 @@ def bin_means(per_seed: Any) -> Any:
 
 def claims(rows: dict[str, Any], translation: dict[str, Any]) -> tuple[dict[str, Any], float]:
     """Claims (a)-(e) of the method, each with its numbers and whether it holds."""
-    import numpy as np
-
     mean = {label: seed_stats(r[TEST_SPLIT]["mpjpe_mm"]) for label, r in rows.items()}
     base, oracle = mean["baseline"]["mean"], mean["oracle"]["mean"]
     adapted = [label for label, _ in ADAPTED]
@@ -248,8 +249,6 @@ def _figure(size: tuple[float, float]) -> Any:
 
 def plot_occlusion(path: Path, rows: dict[str, Any], scale: str) -> None:
     """MPJPE per occlusion bin, one line per row (mean over seeds, bars = min-max over seeds)."""
-    import numpy as np
-
     from hoi_adapt.utils.io import atomic_path
 
     fig = _figure((7.5, 4.8))
@@ -277,8 +276,6 @@ def plot_occlusion(path: Path, rows: dict[str, Any], scale: str) -> None:
 
 def plot_pck(path: Path, scored: dict[str, dict[Any, dict[str, Any]]], peer: dict[str, Any] | None, scale: str) -> None:
     """Root-relative 3D PCK per row (mean curve over seeds); the peer's misses count as failures."""
-    import numpy as np
-
     from hoi_adapt.eval.metrics import auc
     from hoi_adapt.utils.io import atomic_path
 
@@ -332,7 +329,7 @@ def markdown(scale: str, rows: dict[str, Any], checks: dict[str, Any], translati
         lines += ["", f"MediaPipe Hands {p['version']} found a hand in {100 * p['detection_rate']:.1f}% of the "
                   f"{p['num_samples']} test crops; its errors are over those {p['num_detected']} images only."]
     else:
-        lines += ["", f"No peer row: {peer.get('note', 'MediaPipe not installed')}"]
+        lines += ["", "No peer row: the MediaPipe peer venv is not installed (make peers)."]
     lines += ["", "## Claims", ""]
     for key in "abcde":
         c = checks[key]
@@ -347,8 +344,6 @@ def markdown(scale: str, rows: dict[str, Any], checks: dict[str, Any], translati
               "- (d) gain over the baseline per occlusion bin (mm): see below"]
     lines += ["", "## Error by occlusion (MPJPE mm, mean over seeds)", "",
               "| row | " + " | ".join(d["bins"]) + " |", "|---" * (len(d["bins"]) + 1) + "|"]
-    import numpy as np
-
     for label in ROW_ORDER:
         means = bin_means(rows[label]["occlusion_bins"]["mpjpe_mm"])
         lines.append(f"| {label} | " + " | ".join(_mm(v if np.isfinite(v) else None) for v in means) + " |")
@@ -395,8 +390,6 @@ def _peer_summary(res: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def spent_minutes(out: Path) -> dict[str, float]:
     """Minutes every finished step took when it ran: the table's training runs and its scoring."""
-    import json
-
     training = scoring = 0.0
     for marker in (out / "steps").glob("*.json"):
         seconds = float(json.loads(marker.read_text()).get("seconds", 0.0))
@@ -424,7 +417,8 @@ def report(args: argparse.Namespace, steps: Steps, out: Path, ckpts: dict[str, A
                                            lambda ckpt=ckpt: translation_quality(ckpt, world, TEST_SPLIT, limit=limit, progress=False))
                            for seed, ckpt in ckpts[label].items()}
                    for label, row in ADAPTED}
-    peer = {TEST_SPLIT: _peer_summary(score_peer(steps, world, TEST_SPLIT, limit))}
+    peer_test = score_peer(steps, world, TEST_SPLIT, limit)
+    peer = {TEST_SPLIT: _peer_summary(peer_test)}
     hidden: dict[str, Any] = {}
     if "hidden" in scale:
         h = scale["hidden"]
@@ -432,9 +426,7 @@ def report(args: argparse.Namespace, steps: Steps, out: Path, ckpts: dict[str, A
         hidden = {"config": h["world_config"], "split": h["split"], "rows": {}}
         for label, models in (("baseline", {"shared": ckpts["baseline"]}), ("full method", ckpts["full method"])):
             res = [score_model(steps, h["world"], h["split"], label, ckpt, label != "baseline", limit) for ckpt in models.values()]
-            hidden["rows"][label] = {"seeds": list(models), "mpjpe_mm": [r["metrics"]["rootrel_mpjpe_mm"] for r in res],
-                                     "auc": [r["metrics"]["rootrel_auc"] for r in res],
-                                     "pa_mpjpe_mm": [r["metrics"]["pa_mpjpe_mm"] for r in res]}
+            hidden["rows"][label] = {"seeds": list(models), **headline(res)}
             rows[label]["hidden_test"] = hidden["rows"][label]
         peer["hidden_test"] = _peer_summary(score_peer(steps, h["world"], h["split"], limit))
     checks, gap = claims(rows, translation)
@@ -442,7 +434,7 @@ def report(args: argparse.Namespace, steps: Steps, out: Path, ckpts: dict[str, A
     figures = RESULTS / f"adaptation_{args.scale}"
     figures.mkdir(parents=True, exist_ok=True)
     plot_occlusion(figures / "occlusion.png", rows, args.scale)
-    plot_pck(figures / "pck.png", scored, score_peer(steps, world, TEST_SPLIT, limit), args.scale)
+    plot_pck(figures / "pck.png", scored, peer_test, args.scale)
     from hoi_adapt.demo_report import translation_figures
 
     for label, row in ADAPTED:  # look, do not only read: translations and meshes of the first seed's runs
