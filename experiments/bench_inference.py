@@ -49,6 +49,7 @@ import torch
 
 from hoi_adapt.checkpoints.format import write_network_checkpoint
 from hoi_adapt.checkpoints.predictor import load_predictor
+from hoi_adapt.data.image_io import read_image
 from hoi_adapt.deploy.graphs import example_intrinsics
 from hoi_adapt.deploy.onnx_export import export_onnx
 from hoi_adapt.deploy.runtime import load_onnx_predictor
@@ -142,7 +143,7 @@ def main() -> None:
     else:
         keep = list(range(args.images))
     full, crops = [full[i] for i in keep], [crops[i] for i in keep]
-    images = [torch.from_numpy(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255 for p in crops]
+    images = load_crops(crops)
     K = example_intrinsics(s, 1)
 
     ours: dict[str, Callable[[int], object]] = {
@@ -173,7 +174,7 @@ def main() -> None:
             per_round.append(medians)
 
         rates = {k: 1.0 / statistics.median(v) for k, v in times.items() if v}
-        breakdown = _breakdown(estimator, pipeline, onnx_pred, onnx_int8, images[0], K, args.repeats)
+        breakdown = _breakdown(estimator, pipeline, images[0], K, args.repeats, onnx_pred, onnx_int8)
         batch32 = _batch32(estimator, pipeline, onnx_pred, s) if args.batch32 else None
 
     peer = {m: ({"img_s": rates[m], "ms": 1000 / rates[m], "calls": len(times[m]), "calls_with_hand": hands_found[m]}
@@ -229,25 +230,30 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _breakdown(estimator: Any, pipeline: Any, onnx_pred: Any, onnx_int8: Any, image: torch.Tensor, K: torch.Tensor,
-               repeats: int) -> dict[str, float]:
-    """Median ms per stage at batch 1."""
+def _breakdown(estimator: Any, pipeline: Any, image: torch.Tensor, K: torch.Tensor, repeats: int,
+               onnx_pred: Any = None, onnx_int8: Any = None, sync: Callable[[], None] = lambda: None) -> dict[str, float]:
+    """Median ms per stage at batch 1: eager PyTorch, plus the ONNX graphs when given (``sync`` closes every call)."""
     first = estimator(image, K)
     skin = torch.sigmoid(first.mask_logits)
     faces = estimator.hand_model.faces
     g_in = MeshGuidance.as_input(pipeline.guidance(first.vertices, faces, K, image, skin))
+    onnx = onnx_pred is not None
+    stages: list[tuple[str, Callable[[], object], bool]] = [
+        ("E torch", lambda: estimator(image, K), True), ("E onnx", lambda: onnx_pred.estimator_graph(image, K), onnx),
+        ("backbone torch", lambda: estimator.backbone(image), True),
+        ("hand model torch", lambda: estimator.hand_model(first.global_orient, first.hand_pose, first.betas), True),
+        ("guidance pytorch3d", lambda: pipeline.guidance(first.vertices, faces, K, image, skin), True),
+        ("G torch", lambda: pipeline.generator(image, g_in), True), ("G onnx", lambda: onnx_pred.generator_graph(image, g_in), onnx),
+        ("E onnx int8", lambda: onnx_int8.estimator_graph(image, K), onnx_int8 is not None),
+        ("G onnx int8", lambda: onnx_int8.generator_graph(image, g_in), onnx_int8 is not None),
+    ]
+    return {name: 1000 * statistics.median(call_times(lambda i, fn=fn: (fn(), sync()), repeats))
+            for name, fn, wanted in stages if wanted}
 
-    def ms(fn: Callable[[], object]) -> float:
-        return 1000 * statistics.median(call_times(lambda i: fn(), repeats))
 
-    return {
-        "E torch": ms(lambda: estimator(image, K)), "E onnx": ms(lambda: onnx_pred.estimator_graph(image, K)),
-        "backbone torch": ms(lambda: estimator.backbone(image)),
-        "hand model torch": ms(lambda: estimator.hand_model(first.global_orient, first.hand_pose, first.betas)),
-        "guidance pytorch3d": ms(lambda: pipeline.guidance(first.vertices, faces, K, image, skin)),
-        "G torch": ms(lambda: pipeline.generator(image, g_in)), "G onnx": ms(lambda: onnx_pred.generator_graph(image, g_in)),
-        "E onnx int8": ms(lambda: onnx_int8.estimator_graph(image, K)), "G onnx int8": ms(lambda: onnx_int8.generator_graph(image, g_in)),
-    }
+def load_crops(paths: list[Path]) -> list[torch.Tensor]:
+    """(1, 3, S, S) [0, 1] RGB tensors of the crop files."""
+    return [torch.from_numpy(read_image(p)).permute(2, 0, 1)[None].float() / 255 for p in paths]
 
 
 def _batch32(estimator: Any, pipeline: Any, onnx_pred: Any, s: int) -> dict[str, float]:
@@ -282,8 +288,7 @@ def main_device(args: argparse.Namespace) -> None:
     _, crops = render_hands(tmp, args.images, s)
     pred = load_predictor(ckpt, adapt=True, device=device)
     pipeline, estimator = pred.model, pred.estimator
-    crops_t = torch.cat([torch.from_numpy(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
-                         for p in crops]).to(device)
+    crops_t = torch.cat(load_crops(crops)).to(device)
     n = crops_t.shape[0]
     rows: dict[str, dict[str, float]] = {}
     with torch.inference_mode():
@@ -301,7 +306,7 @@ def main_device(args: argparse.Namespace) -> None:
                 row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
             rows[str(b)] = row
             print(f"batch {b}: {row}", flush=True)
-        breakdown = _device_breakdown(estimator, pipeline, crops_t[:1], example_intrinsics(s, 1).to(device), args.repeats, sync)
+        breakdown = _breakdown(estimator, pipeline, crops_t[:1], example_intrinsics(s, 1).to(device), args.repeats, sync=sync)
     missing = peer_status()
     command = f".venv/bin/python experiments/bench_inference.py --device {args.device} --size {s} --batch-sizes {args.batch_sizes}"
     lines = [f"# Inference throughput, eager PyTorch, {s} px, {name} ({args.device})", "",
@@ -323,25 +328,6 @@ def main_device(args: argparse.Namespace) -> None:
         "torch_cuda": torch.version.cuda, "peer": "not measured in a device run", "command": command, "argv": sys.argv[1:],
     }, lines, folder=args.results_dir)
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _device_breakdown(estimator: Any, pipeline: Any, image: torch.Tensor, K: torch.Tensor, repeats: int,
-                      sync: Callable[[], None]) -> dict[str, float]:
-    """Median ms per stage at batch 1, eager PyTorch only (``sync`` closes every call)."""
-    first = estimator(image, K)
-    skin = torch.sigmoid(first.mask_logits)
-    faces = estimator.hand_model.faces
-    g_in = MeshGuidance.as_input(pipeline.guidance(first.vertices, faces, K, image, skin))
-
-    def ms(fn: Callable[[], object]) -> float:
-        return 1000 * statistics.median(call_times(lambda i: (fn(), sync()), repeats))
-
-    return {
-        "E torch": ms(lambda: estimator(image, K)), "backbone torch": ms(lambda: estimator.backbone(image)),
-        "hand model torch": ms(lambda: estimator.hand_model(first.global_orient, first.hand_pose, first.betas)),
-        "guidance pytorch3d": ms(lambda: pipeline.guidance(first.vertices, faces, K, image, skin)),
-        "G torch": ms(lambda: pipeline.generator(image, g_in)),
-    }
 
 
 if __name__ == "__main__":
