@@ -46,6 +46,7 @@ from typing import Any
 
 import cv2
 import torch
+from torch import nn
 
 from hoi_adapt.checkpoints.format import write_network_checkpoint
 from hoi_adapt.checkpoints.predictor import load_predictor
@@ -74,9 +75,44 @@ def call_times(fn: Callable[[int], object], calls: int, warmup: int = 2) -> list
     return times
 
 
-def render_hands(folder: Path, count: int, size: int) -> tuple[list[Path], list[Path]]:
-    """``count`` stand-in hand renders at 2x ``size`` (the peer's full images) and their ``size``-px versions."""
-    from hoi_adapt.data.formats.world import image_path
+class TrueMeshGuidance(nn.Module):
+    """The pipeline's own guidance module, given the true mesh of the crop being timed instead of E's mesh.
+
+    Why: the networks are untrained (their speed does not depend on the weights), but the renderer's does depend
+    on the mesh: PyTorch3D's CPU rasteriser costs ~5 us per face it is handed, and only faces on screen are.
+    An untrained E's mesh lands partly off the crop and would flatter R; a trained E's covers the hand, like
+    the true mesh. Set :attr:`current` to the true meshes (B, V, 3) of the batch before each call.
+    """
+
+    def __init__(self, guidance: MeshGuidance) -> None:
+        super().__init__()
+        self.inner = guidance
+        self.current: torch.Tensor | None = None
+
+    def forward(self, verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, image: torch.Tensor,
+                skin_prob: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        assert self.current is not None and self.current.shape == verts.shape, "set .current to the batch's true meshes"
+        return self.inner(self.current, faces, K, image, skin_prob)
+
+
+def use_true_meshes(predictors: list[Any]) -> TrueMeshGuidance:
+    """Swap every guided predictor's guidance (torch pipeline or ONNX) for one shared :class:`TrueMeshGuidance`."""
+    shim = None
+    for pred in predictors:
+        holder = pred.model if hasattr(pred, "model") else pred
+        if holder.guidance is not None:
+            shim = shim or TrueMeshGuidance(holder.guidance)
+            holder.guidance = shim
+    assert shim is not None, "no guided predictor given"
+    return shim
+
+
+def render_hands(folder: Path, count: int, size: int) -> tuple[list[Path], list[Path], list[torch.Tensor], list[torch.Tensor]]:
+    """``count`` stand-in hand renders at 2x ``size`` (the peer's full images), their ``size``-px versions, and
+    each crop's true mesh (1, V, 3) and intrinsics (1, 3, 3)."""
+    from hoi_adapt.data.formats.world import image_path, load_annotations
+    from hoi_adapt.hand.model import HandModel
+    from hoi_adapt.render.cameras import resize_intrinsics
     from hoi_adapt.synth.generator import generate_world, load_world_config
 
     config = folder / "world.yaml"
@@ -89,7 +125,13 @@ def render_hands(folder: Path, count: int, size: int) -> tuple[list[Path], list[
         crop = folder / f"crop_{path.name}"
         cv2.imwrite(str(crop), cv2.resize(cv2.imread(str(path)), (size, size), interpolation=cv2.INTER_AREA))
         crops.append(crop)
-    return full, crops
+    labels = load_annotations(root, "source_hand")
+    a = {k: torch.as_tensor(labels[k], dtype=torch.float32)
+         for k in ("K", "mano_global_orient", "mano_hand_pose", "mano_betas", "mano_transl")}
+    with torch.no_grad():
+        verts = HandModel()(a["mano_global_orient"], a["mano_hand_pose"], a["mano_betas"], a["mano_transl"]).vertices
+    Ks = resize_intrinsics(a["K"], (2 * size, 2 * size), (size, size))
+    return full, crops, [v[None] for v in verts], [k[None] for k in Ks]
 
 
 def peer_status() -> str | None:
@@ -121,19 +163,23 @@ def main() -> None:
     load_start = list(os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="bench_inference_"))
 
-    # --- ours: the demo networks as an adaptation checkpoint, exported to ONNX (checked) -----------------------
-    nets = adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", s)
-    ckpt = write_network_checkpoint(tmp / "adapt.ckpt", "adapt", nets)
-    full, crops = render_hands(tmp, 2 * args.images, s)
+    # --- ours: the demo networks as adaptation checkpoints (with and without mesh guidance), exported to ONNX ----
+    full, crops, meshes, crop_Ks = render_hands(tmp, 2 * args.images, s)
     calibration = tmp / "calibration"
     calibration.mkdir()
     for crop in crops:
         (calibration / crop.name).write_bytes(crop.read_bytes())
-    export = export_onnx(ckpt, tmp / "onnx", adapt=True, input_size=s, int8_calibration=calibration)
-    torch_pred = load_predictor(ckpt, adapt=True)
+    exports, preds = {}, {}
+    for guided in (True, False):
+        tag = "" if guided else "_unguided"
+        ckpt = write_network_checkpoint(tmp / f"adapt{tag}.ckpt", "adapt", adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", s, guided))
+        exports[guided] = export_onnx(ckpt, tmp / f"onnx{tag}", adapt=True, input_size=s, int8_calibration=calibration)
+        preds[guided] = (load_predictor(ckpt, adapt=True), load_onnx_predictor(tmp / f"onnx{tag}", threads=args.threads),
+                         load_onnx_predictor(tmp / f"onnx{tag}", threads=args.threads, precision="int8"))
+    export = exports[True]
+    torch_pred, onnx_pred, onnx_int8 = preds[True]
+    _, onnx_unguided, onnx_int8_unguided = preds[False]
     pipeline = torch_pred.model
-    onnx_pred = load_onnx_predictor(tmp / "onnx", threads=args.threads)
-    onnx_int8 = load_onnx_predictor(tmp / "onnx", threads=args.threads, precision="int8")
     estimator = torch_pred.estimator
 
     missing = peer_status()
@@ -143,16 +189,27 @@ def main() -> None:
     else:
         keep = list(range(args.images))
     full, crops = [full[i] for i in keep], [crops[i] for i in keep]
+    meshes, crop_Ks = [meshes[i] for i in keep], [crop_Ks[i] for i in keep]
     images = load_crops(crops)
-    K = example_intrinsics(s, 1)
+    n = len(images)
+    shim = use_true_meshes([torch_pred, onnx_pred, onnx_int8])
+
+    def on_crop(fn: Callable[[torch.Tensor, torch.Tensor], object]) -> Callable[[int], object]:
+        """``fn`` on crop ``i mod n`` with its true intrinsics, the guidance set to its true mesh."""
+        def call(i: int) -> object:
+            shim.current = meshes[i % n]
+            return fn(images[i % n], crop_Ks[i % n])
+        return call
 
     ours: dict[str, Callable[[int], object]] = {
-        "E torch": lambda i: estimator(images[i % len(images)], K),
-        "E onnx": lambda i: onnx_pred.estimator_graph(images[i % len(images)], K),
-        "pipeline torch": lambda i: pipeline(images[i % len(images)], K),
-        "pipeline onnx": lambda i: onnx_pred(images[i % len(images)], K),
-        "E onnx int8": lambda i: onnx_int8.estimator_graph(images[i % len(images)], K),
-        "pipeline onnx int8": lambda i: onnx_int8(images[i % len(images)], K),
+        "E torch": on_crop(estimator),
+        "E onnx": on_crop(onnx_pred.estimator_graph),
+        "pipeline torch": on_crop(pipeline),
+        "pipeline onnx": on_crop(onnx_pred),
+        "E onnx int8": on_crop(onnx_int8.estimator_graph),
+        "pipeline onnx int8": on_crop(onnx_int8),
+        "pipeline onnx unguided": on_crop(onnx_unguided),
+        "pipeline onnx int8 unguided": on_crop(onnx_int8_unguided),
     }
     times: dict[str, list[float]] = {k: [] for k in [*ours, *PEER_MODES]}
     hands_found = {m: 0 for m in PEER_MODES}
@@ -174,13 +231,19 @@ def main() -> None:
             per_round.append(medians)
 
         rates = {k: 1.0 / statistics.median(v) for k, v in times.items() if v}
-        breakdown = _breakdown(estimator, pipeline, images[0], K, args.repeats, onnx_pred, onnx_int8)
-        batch32 = _batch32(estimator, pipeline, onnx_pred, s) if args.batch32 else None
+        shim.current = meshes[0]
+        breakdown = _breakdown(estimator, pipeline, images[0], crop_Ks[0], args.repeats, onnx_pred, onnx_int8)
+        pick = [i % n for i in range(32)]
+        shim.current = torch.cat([meshes[i] for i in pick])
+        batch32 = (_batch32(estimator, pipeline, onnx_pred, torch.cat([images[i] for i in pick]), torch.cat([crop_Ks[i] for i in pick]))
+                   if args.batch32 else None)
 
     peer = {m: ({"img_s": rates[m], "ms": 1000 / rates[m], "calls": len(times[m]), "calls_with_hand": hands_found[m]}
                 if missing is None else missing) for m in PEER_MODES}
     variants = {"torch": ("E torch", "pipeline torch"), "onnx": ("E onnx", "pipeline onnx"),
-                "onnx int8 (opt-in, numerics change)": ("E onnx int8", "pipeline onnx int8")}
+                "onnx int8 (opt-in, numerics change)": ("E onnx int8", "pipeline onnx int8"),
+                "onnx, G without mesh guidance": ("E onnx", "pipeline onnx unguided"),
+                "onnx int8, G without mesh guidance": ("E onnx int8", "pipeline onnx int8 unguided")}
     table = {}
     for variant, (e_key, p_key) in variants.items():
         row: dict[str, Any] = {"estimator_img_s": rates[e_key], "pipeline_img_s": rates[p_key]}
@@ -202,8 +265,11 @@ def main() -> None:
         lines.append(f"| MediaPipe {mode} | {cell} | | | |")
     lines += ["", "Runtimes: torch = eager PyTorch with PyTorch3D guidance; onnx = E and G in ONNX Runtime, guidance by "
               "PyTorch3D (OnnxPredictor, the deployment path, numerically equal to PyTorch); onnx int8 = the same with int8 convolutions (export-onnx --int8, calibrated on half of the crops; "
-              "NOT numerically equal, see below). E alone: torch = MeshEstimator, onnx = the "
-              "exported graph. Rates: 1 / median seconds per call pooled over "
+              "NOT numerically equal, see below); G without mesh guidance = the ablation row's pipeline E -> G -> E "
+              "(no R; G reads the image alone; its E column is the same E). E alone: torch = MeshEstimator, onnx = the "
+              "exported graph. Guidance renders each crop's true mesh (what a trained E gives; an untrained E's mesh "
+              "lands partly off the crop and would flatter R), at half the input size, wrist capped and back faces culled. "
+              "Rates: 1 / median seconds per call pooled over "
               f"{args.rounds} interleaved rounds of {args.repeats} calls (peer: {peer_repeats} per image on {len(keep)} images).",
               "Peer landmarks = video mode, one tracked hand, 128-px crops (landmark model only); det+landmarks = static mode, "
               "256-px renders (palm detection + landmarks every call).",
@@ -256,8 +322,7 @@ def load_crops(paths: list[Path]) -> list[torch.Tensor]:
     return [torch.from_numpy(read_image(p)).permute(2, 0, 1)[None].float() / 255 for p in paths]
 
 
-def _batch32(estimator: Any, pipeline: Any, onnx_pred: Any, s: int) -> dict[str, float]:
-    image, K = torch.rand(32, 3, s, s), example_intrinsics(s, 32)
+def _batch32(estimator: Any, pipeline: Any, onnx_pred: Any, image: torch.Tensor, K: torch.Tensor) -> dict[str, float]:
     out = {}
     for name, fn in (("E torch", lambda: estimator(image, K)), ("E onnx", lambda: onnx_pred.estimator_graph(image, K)),
                      ("pipeline torch", lambda: pipeline(image, K)), ("pipeline onnx", lambda: onnx_pred(image, K))):
@@ -285,7 +350,7 @@ def main_device(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_inference_"))
     nets = adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", s)
     ckpt = write_network_checkpoint(tmp / "adapt.ckpt", "adapt", nets)
-    _, crops = render_hands(tmp, args.images, s)
+    _, crops, _, _ = render_hands(tmp, args.images, s)
     pred = load_predictor(ckpt, adapt=True, device=device)
     pipeline, estimator = pred.model, pred.estimator
     crops_t = torch.cat(load_crops(crops)).to(device)

@@ -1,4 +1,4 @@
-"""Shared test fixtures: an isolated cache folder, a tiny synthetic world and an untrained checkpoint."""
+"""Shared test fixtures: an isolated cache folder, a tiny synthetic world, scenes drawn by it and untrained checkpoints."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,27 @@ def pytest_configure(config: pytest.Config) -> None:
     if "HOI_ADAPT_CACHE" not in os.environ:
         os.environ["HOI_ADAPT_CACHE"] = tempfile.mkdtemp(prefix="hoi_adapt_test_cache_")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def world_scenes() -> dict:
+    """Six hand+object scenes drawn by the synthetic world (right hands), K for 64 px: verts (6,778,3), faces,
+    K (6,3,3), object verts / faces (lists)."""
+    import numpy as np
+
+    from hoi_adapt.synth.config import SplitSpec, WorldConfig
+    from hoi_adapt.synth.generator import WorldRenderer
+
+    cfg = WorldConfig(seed=21, image_size=64, view_candidates=4, splits=[SplitSpec("p", 12, "target", True)])
+    world = WorldRenderer(cfg)
+    drawn = [s for s in (world.draw(cfg.splits[0], i) for i in range(12)) if s.side == "right"][:6]
+    model = world.models["right"]
+    f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        verts = model(f32([s.global_orient for s in drawn]), f32([s.hand_pose for s in drawn]),
+                      f32([s.betas for s in drawn]), f32([s.transl for s in drawn])).vertices
+    return {"verts": verts, "faces": model.faces, "K": f32([s.K for s in drawn]),
+            "ov": [f32(s.object_verts) for s in drawn], "of": [torch.as_tensor(s.object_faces) for s in drawn]}
 
 
 @pytest.fixture(scope="session")

@@ -71,10 +71,11 @@ def test_onnx_predictor_returns_the_skeleton_definition_its_predictor_was_asked_
 
 
 @pytest.mark.slow
-def test_adapt_export_checks_generator_and_the_whole_pipeline(tmp_path: Path) -> None:
-    ckpt = write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt")
+@pytest.mark.parametrize("guided", [True, False])
+def test_adapt_export_checks_generator_and_the_whole_pipeline(tmp_path: Path, guided: bool) -> None:
+    ckpt = write_tiny_adapt_checkpoint(tmp_path / "adapt.ckpt", guided)
     report = export_onnx(ckpt, tmp_path / "out", adapt=True, input_size=SIZE)
-    assert report["ok"] and report["graphs"]["generator"]["guided"]
+    assert report["ok"] and report["graphs"]["generator"]["guided"] == guided
     assert report["graphs"]["generator"]["check"]["translated"]["max_abs_error"] < 1e-5
     e2e = report["end_to_end_predictor"]
     assert {"translated", "first_joints3d", "joints3d", "mask_prob"} <= set(e2e)

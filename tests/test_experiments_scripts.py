@@ -193,3 +193,20 @@ def test_guidance_analysis_averages_a_rows_seeds(tiny_world, tmp_path):
     assert single["seeds"] == 1 and twice["seeds"] == 2
     for key in ("first", "final", "final_vs_first", "final_gt_guidance", "second_round"):
         assert np.isfinite(single[key]) and twice[key] == pytest.approx(single[key], rel=1e-6), key
+
+
+@pytest.mark.parametrize("guided", [True, False])
+def test_speed_benchmarks_build_the_demo_networks_with_and_without_guidance(guided: bool) -> None:
+    import torch
+
+    from hoi_adapt.models.config import adapt_networks_from_config
+    from hoi_adapt.models.pipeline import AdaptPipeline
+
+    nets = adapt_networks_from_config(REPO / "configs/adapt/demo.yaml", 64, guided)
+    assert ("guidance" in nets) == guided and not any(n.training for n in nets.values())
+    if guided:
+        assert nets["guidance"].guidance_size == 32  # half the input, as the demo config renders it
+    pipe = AdaptPipeline(nets["estimator"], nets["generator"], nets.get("guidance"))
+    with torch.no_grad():
+        out = pipe(torch.rand(1, 3, 64, 64), torch.tensor([[[80.0, 0, 31.5], [0, 80.0, 31.5], [0, 0, 1]]]))
+    assert out.translated.shape == (1, 3, 64, 64) and (out.guidance is not None) == guided

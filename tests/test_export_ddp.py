@@ -46,7 +46,8 @@ def test_two_process_gloo_ddp_export_equals_one_process(tiny_world, tmp_path):
         if a1[col].dtype.kind in "US":
             assert np.array_equal(a1[col], a2[col]), col
         else:
-            np.testing.assert_allclose(a2[col], a1[col], rtol=1e-4, atol=1e-5, err_msg=col)  # 1 vs 2 threads per process
+            atol = 1e-3 if col.endswith("joints2d") else 1e-5  # pixels vs metres / radians: 1 vs 2 threads per process
+            np.testing.assert_allclose(a2[col], a1[col], rtol=1e-4, atol=atol, err_msg=col)
     for i in range(LIMIT):
         key = fmt.sample_key(i)
         for rel in (fmt.image_relpath(key), fmt.mask_relpath(key)):

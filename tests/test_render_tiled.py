@@ -1,32 +1,19 @@
 """Tiled CPU rasterisation (``HandObjectRenderer(tile_size=...)``) equals the untiled pass."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 import hoi_adapt.render.renderer as renderer_module
 from hoi_adapt.render.renderer import HandObjectRenderer
-from hoi_adapt.synth.config import SplitSpec, WorldConfig
-from hoi_adapt.synth.generator import WorldRenderer
 from hoi_adapt.utils.errors import ConfigError
 
 MASKS = ("hand_visible_mask", "hand_full_mask", "object_mask", "object_full_mask", "alpha")
 
 
 @pytest.fixture(scope="module")
-def scenes() -> dict:
-    """Six hand+object scenes of the synthetic world (right hands), K for 64 px."""
-    cfg = WorldConfig(seed=21, image_size=64, view_candidates=4, splits=[SplitSpec("p", 12, "target", True)])
-    world = WorldRenderer(cfg)
-    drawn = [s for s in (world.draw(cfg.splits[0], i) for i in range(12)) if s.side == "right"][:6]
-    model = world.models["right"]
-    f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-    with torch.no_grad():
-        verts = model(f32([s.global_orient for s in drawn]), f32([s.hand_pose for s in drawn]),
-                      f32([s.betas for s in drawn]), f32([s.transl for s in drawn])).vertices
-    return {"verts": verts, "faces": model.faces, "K": f32([s.K for s in drawn]),
-            "ov": [f32(s.object_verts) for s in drawn], "of": [torch.as_tensor(s.object_faces) for s in drawn]}
+def scenes(world_scenes: dict) -> dict:
+    return world_scenes
 
 
 def render(scene: dict, tile: int | None, size: tuple[int, int], K: torch.Tensor | None = None, fpp: int = 4):
@@ -109,3 +96,51 @@ def test_mesh_entirely_off_screen_renders_empty():
     K = torch.tensor([[[50.0, 0, 15.5], [0, 50.0, 15.5], [0, 0, 1]]])
     out = HandObjectRenderer(image_size=(32, 32), faces_per_pixel=1, tile_size=8)(verts, faces, K)
     assert out.hand_full_mask.sum() == 0 and (out.pix_to_face == -1).all()
+
+
+def count_faces_handed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records how many faces each tiled call hands to PyTorch3D's rasteriser (its CPU cost is ~5 us per face)."""
+    import hoi_adapt.render.tiled as tiled_module
+
+    handed: list[int] = []
+    original = tiled_module._C.rasterize_meshes
+
+    def spy(face_verts, *args):
+        handed.append(int(face_verts.shape[0]))
+        return original(face_verts, *args)
+
+    monkeypatch.setattr(tiled_module, "_C", type("C", (), {"rasterize_meshes": staticmethod(spy)}))
+    return handed
+
+
+def test_tiled_back_face_culling_equals_pytorch3ds_and_hands_over_half_the_faces(
+        scenes: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hoi_adapt.utils.mesh import cap_holes
+
+    faces = torch.as_tensor(cap_holes(scenes["faces"].numpy()))
+    handed = count_faces_handed(monkeypatch)
+
+    def hand(tile: int | None, cull: bool):
+        r = HandObjectRenderer(image_size=(64, 64), faces_per_pixel=1, tile_size=tile, cull_backfaces=cull)
+        with torch.no_grad():
+            return r(scenes["verts"], faces, scenes["K"])
+
+    own = hand(None, True)  # PyTorch3D skips the back faces itself
+    compare(own, hand(16, True))
+    compare(own, hand(16, False))  # closed hand: the first layer is a front face wherever the hand is seen
+    culled, full = handed
+    assert culled < 0.6 * full  # about half the faces are turned away
+
+
+def test_tiles_get_only_faces_that_reach_their_pixel_centres(scenes: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hoi_adapt.render.tiled as tiled_module
+
+    handed = count_faces_handed(monkeypatch)
+    r = HandObjectRenderer(image_size=(64, 64), faces_per_pixel=1, tile_size=8)
+    with torch.no_grad():
+        exact = r(scenes["verts"], scenes["faces"], scenes["K"])
+        monkeypatch.setattr(tiled_module, "TILE_SLACK_PX", 1.5)  # a 1-px margin around every face's box
+        margin = r(scenes["verts"], scenes["faces"], scenes["K"])
+    compare(margin, exact)  # the faces left out reach no pixel centre of the tile: nothing changes
+    # MANO-sized faces are 1-2 px at 64 px, so a margin puts many of them in two or four tiles.
+    assert handed[0] < 0.7 * handed[1]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from hoi_adapt.checkpoints.load import checkpoint_sha256
-from hoi_adapt.checkpoints.predictor import Predictor, estimator_fields, load_predictor
+from hoi_adapt.checkpoints.predictor import Predictor, estimator_fields, first_pass_fields, load_predictor
 from hoi_adapt.deploy.graphs import ESTIMATOR_OUTPUTS, GENERATOR_OUTPUTS
 from hoi_adapt.models.pipeline import MeshGuidance
 from hoi_adapt.utils.errors import CheckpointError, ConfigError, DataFileError
@@ -125,8 +125,7 @@ class OnnxPredictor:
         else:
             translated = self.generator_graph(image)["translated"]
         fields = _fields("", self.estimator_graph(translated, K), self.torch_predictor, K)
-        first_fields = _fields("first_", first, self.torch_predictor, K)
-        fields.update({k: first_fields[k] for k in ("first_joints3d", "first_joints2d", "first_mask_prob")})
+        fields.update(first_pass_fields(SimpleNamespace(**first), self.estimator, self.skeleton, K))
         fields["translated"] = translated
         return fields
 

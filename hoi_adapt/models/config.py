@@ -84,18 +84,20 @@ def build_network(config: Any, source: str = "checkpoint", **overrides: Any) -> 
     return cls(**{**init_args, **overrides})
 
 
-def adapt_networks_from_config(config: str | Path, image_size: int) -> dict[str, Any]:
+def adapt_networks_from_config(config: str | Path, image_size: int, guided: bool = True) -> dict[str, Any]:
     """Seeded, untrained estimator / generator / guidance of the demo adaptation config, for speed measurements.
 
     The guidance is rendered at half the input size, the ratio the demo config uses (32 px for 64-px inputs);
-    speed does not depend on the weight values.
+    the networks' speed does not depend on the weight values (the renderer's depends on the mesh it is given).
+    ``guided=False``: the "G without mesh guidance" row, G on the image alone and no guidance.
     """
     import torch
     import yaml
 
-
     args = yaml.safe_load(Path(config).read_text())["model"]["init_args"]
     torch.manual_seed(0)
-    nets = {name: build_network(args[name], str(config)) for name in ("estimator", "generator")}
-    nets["guidance"] = build_network(args["guidance"], str(config), guidance_size=image_size // 2)
+    nets = {"estimator": build_network(args["estimator"], str(config)),
+            "generator": build_network(args["generator"], str(config), **({} if guided else {"in_channels": 3}))}
+    if guided:
+        nets["guidance"] = build_network(args["guidance"], str(config), guidance_size=image_size // 2)
     return {name: net.eval() for name, net in nets.items()}

@@ -158,6 +158,10 @@ class HandObjectRenderer(nn.Module):
             binning (~5x faster at 128 px with 16-32 px tiles; equal to the untiled pass up to float ties
             on edges). Ignored on CUDA, for blurred (soft) passes, with ``z_clip_value`` and when
             gradients must come from PyTorch3D's own backward. None (default): off.
+        cull_backfaces: skip faces turned away from the camera (PyTorch3D's setting; with tiling they are
+            dropped before the rasteriser sees them, halving its CPU cost). Only for closed meshes rendered
+            alone, such as a hand with :func:`~hoi_adapt.utils.mesh.cap_holes`: the hard pass's layers behind
+            the first surface (a hand behind a closed object) need the back faces. False (default): off.
     """
 
     def __init__(
@@ -176,6 +180,7 @@ class HandObjectRenderer(nn.Module):
         z_clip_value: float | None = None,
         grad_mode: GradMode = "auto",
         tile_size: int | None = None,
+        cull_backfaces: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = self._check_size(image_size, "image_size")
@@ -196,6 +201,7 @@ class HandObjectRenderer(nn.Module):
             raise ConfigError(f"tile_size must be None or a positive int, got {tile_size!r}")
         self.grad_mode = grad_mode
         self.tile_size = tile_size
+        self.cull_backfaces = bool(cull_backfaces)
         self.faces_per_pixel = int(faces_per_pixel)
         self.sigma = float(sigma)
         self.silhouette_faces_per_pixel = int(silhouette_faces_per_pixel)
@@ -257,7 +263,7 @@ class HandObjectRenderer(nn.Module):
             bin_size=self.resolved_bin_size(device),
             max_faces_per_bin=self.max_faces_per_bin,
             z_clip_value=self.z_clip_value,
-            cull_backfaces=False,  # back faces are layers too: needed to see a hand behind a closed object
+            cull_backfaces=self.cull_backfaces,  # off by default: back faces are layers too (a hand behind a closed object)
         )
         rasterizer = MeshRasterizer(cameras=cameras, raster_settings=settings)
         tiled = self.tile_size is not None and device.type == "cpu" and blur == 0.0 and (torch_grads or not wants_grad)
@@ -456,18 +462,37 @@ class HandObjectRenderer(nn.Module):
         image_size: Sequence[int] | None = None,
         colors: ColorArg = None,
         lighting: Lighting | None = None,
+        shading_faces: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Like :meth:`render_guidance` but from the cheaper hard pass (binary silhouette, no blur).
 
         For inference and for guidance that is not differentiated through (the generator's input): one
-        1-layer rasterisation instead of a blurred multi-layer one.
+        1-layer rasterisation instead of a blurred multi-layer one, and one shaded layer. The hand is alone, so
+        its first layer is what :meth:`forward` would give as ``hand_image`` / ``hand_depth``, without the
+        joined scene's second shading pass and masks.
+
+        ``shading_faces`` (default ``faces``) give the vertex normals: rasterising a capped hand
+        (:func:`~hoi_adapt.utils.mesh.cap_holes`) with the open hand's normals shades it like the open hand.
         """
-        out = self(verts, faces, K, hand_colors=colors, lighting=lighting, image_size=image_size)
-        covered = out.hand_alpha > 0
+        size = self._size(image_size)
+        verts, faces = self._check_hand(verts, faces)
+        batch = verts.shape[0]
+        normals = None
+        if shading_faces is not None:
+            shading_faces = shading_faces.to(device=verts.device, dtype=torch.int64)
+            normals = Meshes(verts=verts, faces=shading_faces.expand(batch, -1, -1)).verts_normals_padded()
+        meshes = Meshes(verts=verts, faces=faces.expand(batch, -1, -1), verts_normals=normals)
+        fragments, cameras, face_screen = self._rasterize(meshes, K, size, 0.0, 1)
+        covered = fragments.pix_to_face[..., 0] >= 0
+        if face_screen is not None:
+            fragments = recompute_fragments(fragments, face_screen, size, clip_barycentric=False, with_dists=False)
+        rgb = vertex_colors(colors, verts.shape[0], verts.shape[1], self.hand_color, verts.device)
+        shaded = self._shade(meshes, fragments, cameras, rgb.reshape(-1, 3), lighting)[..., 0, :]
+        depth = self.normalised_depth(fragments.zbuf[..., 0], covered, verts)
         return {
-            "silhouette": out.hand_alpha[:, None],
-            "depth": self.normalised_depth(out.hand_depth, covered, verts)[:, None],
-            "shaded": out.hand_image.permute(0, 3, 1, 2),
+            "silhouette": covered.to(verts.dtype)[:, None],
+            "depth": depth[:, None],
+            "shaded": shaded.permute(0, 3, 1, 2),
         }
 
     def render_guidance(
