@@ -57,7 +57,7 @@ from hoi_adapt.deploy.runtime import load_onnx_predictor
 from hoi_adapt.models.config import adapt_networks_from_config
 from hoi_adapt.models.pipeline import MeshGuidance
 from hoi_adapt.peers.mediapipe import install_command, peer_python, run_mediapipe, time_mediapipe
-from hoi_adapt.utils.bench import REPO, RESULTS, write_results
+from hoi_adapt.utils.bench import REPO, RESULTS, bench_device, write_results
 from hoi_adapt.utils.errors import ConfigError
 
 PEER_MODES = ("landmarks", "detection+landmarks")
@@ -285,7 +285,7 @@ def main() -> None:
               f"{1000 * export['int8']['deviation_vs_torch']['joints3d']['max_abs']:.1f} mm; its accuracy must be checked on labelled "
               "data before use (experiments/README.md).",
               f"Load average at start {', '.join(f'{x:.1f}' for x in load_start)}.", f"Command: `{command}`"]
-    write_results("bench_inference", {
+    write_results("bench_inference" if args.threads == 1 else f"bench_inference_{args.threads}threads", {
         "image_size": s, "batch": 1, "threads": args.threads, "rounds": args.rounds, "repeats": args.repeats,
         "ours": table, "peer": peer, "peer_images": len(keep), "breakdown_batch1_ms": breakdown, "batch32_img_s": batch32,
         "onnx_check": {g: {k: v["max_abs_error"] for k, v in spec["check"].items()} for g, spec in export["graphs"].items()},
@@ -332,11 +332,7 @@ def _batch32(estimator: Any, pipeline: Any, onnx_pred: Any, image: torch.Tensor,
 
 def main_device(args: argparse.Namespace) -> None:
     """``--device``: E alone and the adapted pipeline in eager PyTorch on one device, per batch size."""
-    device = torch.device(args.device)
-    if device.type not in ("cpu", "cuda"):
-        raise SystemExit(f"--device must be cpu, cuda or cuda:N, got {args.device!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {args.device}: CUDA is not available (torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+    device = bench_device(args.device)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"

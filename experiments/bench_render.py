@@ -3,7 +3,8 @@
 Renders a batch of 16 hands at 64/128/256 px as a soft silhouette (training loss), a hard depth map, the
 generator guidance (silhouette + depth + shaded, one soft pass) and, at 128 px, the joined hand+object
 shaded pass with 4 layers; on CPU and, if present, CUDA. At 64 px on CPU it also times the silhouette with
-PyTorch3D's own backward (``grad_mode="pytorch3d"``) to show what the torch gradient path saves. Prints a
+PyTorch3D's own backward (``grad_mode="pytorch3d"``) to show what the torch gradient path saves, and it times
+PyTorch3D's CPU rasteriser alone on 250-4000 faces at 1x1 and 16x16 px (its fixed cost per face). Prints a
 table and writes ``experiments/results/bench_render.json`` and ``.md`` (with the machine description).
 
 Usage::
@@ -109,6 +110,32 @@ def load_average() -> list[float] | None:
         return None
 
 
+def per_face_cost(repeats: int) -> list[dict]:
+    """Seconds of one call of PyTorch3D's CPU rasteriser on F small random faces at 1x1 and 16x16 px, 1 thread.
+
+    Why: its naive CPU path fills per-face bounding boxes and areas element by element before the pixel loop,
+    a fixed cost per face handed to it whatever the resolution; that is what tiling and back-face culling
+    (``render/tiled.py``) cut, and what bounds the mesh guidance's speed on CPU.
+    """
+    from pytorch3d import _C
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for faces in (250, 1000, 4000):
+        centre = torch.rand(faces, 1, 3, generator=gen) * torch.tensor([2.0, 2.0, 1.0]) - torch.tensor([1.0, 1.0, -1.0])
+        face_verts = centre + 0.05 * (torch.rand(faces, 3, 3, generator=gen) - 0.5)
+        for px in (1, 16):
+            args = (face_verts, torch.tensor([0]), torch.tensor([faces]), torch.full((faces,), -1), (px, px), 0.0, 1, 0, 0,
+                    True, False, False)
+            t = timeit(lambda a=args: _C.rasterize_meshes(*a), repeats, torch.device("cpu"))
+            rows.append({"faces": faces, "px": px, "ms": round(1000 * min(t), 3), "us_per_face": round(1e6 * min(t) / faces, 2)})
+            print(f"pytorch3d CPU rasteriser: {faces:5d} faces at {px:2d}x{px:<2d} px  {1000 * min(t):7.2f} ms", flush=True)
+    torch.set_num_threads(threads)
+    return rows
+
+
 def run(args: argparse.Namespace) -> dict:
     load_at_start = load_average()
     verts, faces, mesh_name = hand_mesh()
@@ -172,6 +199,7 @@ def run(args: argparse.Namespace) -> dict:
                      "statistic": "median and min after one warm-up",
                      "load_average_at_start": load_at_start, "load_average_at_end": load_average()},
         "rows": rows,
+        "per_face_cost": per_face_cost(max(args.repeats, 5)),
     }
 
 
@@ -193,6 +221,10 @@ def to_markdown(result: dict) -> str:
         lines.append(f"| {r['device']} | {r['pass']} | {r['size']} | {r['batch']} | {r['faces_per_pixel']} | "
                      f"{r['grad_mode']} | {r['forward_s']:.3f} ({r['forward_min_s']:.3f}) | "
                      f"{r['forward_backward_s']:.3f} ({r['forward_backward_min_s']:.3f}) |")
+    lines += ["", "PyTorch3D's CPU rasteriser alone (`pytorch3d._C.rasterize_meshes`, 1 thread, 1 layer, no blur), small random",
+              "faces, best of the repeats: a fixed cost per face handed to it, whatever the resolution.", "",
+              "| faces | image px | ms | us per face |", "|---|---|---|---|"]
+    lines += [f"| {r['faces']} | {r['px']}x{r['px']} | {r['ms']:.2f} | {r['us_per_face']:.2f} |" for r in result.get("per_face_cost", [])]
     return "\n".join(lines) + "\n"
 
 

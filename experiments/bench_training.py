@@ -64,12 +64,14 @@ def _sync(pl_module) -> None:
 
 def _accelerator(device: str | None) -> tuple[str, int | list[int]]:
     """Lightning ``accelerator`` and ``devices`` of ``--device`` (None: CPU, the default)."""
-    if device is None or device == "cpu":
+    from hoi_adapt.utils.bench import bench_device
+
+    if device is None:
         return "cpu", 1
-    kind, _, index = device.partition(":")
-    if kind not in ("cuda", "gpu"):
-        raise SystemExit(f"--device must be cpu, cuda or cuda:N, got {device!r}")
-    return "gpu", [int(index)] if index else 1
+    parsed = bench_device(device)
+    if parsed.type == "cpu":
+        return "cpu", 1
+    return "gpu", [parsed.index] if parsed.index is not None else 1
 
 
 def results_name(size: int, device: str | None) -> str:

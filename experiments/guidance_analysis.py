@@ -77,14 +77,20 @@ def mean_over_seeds(ckpts: str | dict[str, str], world: Path, split: str) -> dic
     return {key: float(np.mean([r[key] for r in runs])) for key in runs[0]} | {"seeds": len(runs)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="demo")
+def table_run(description: str, scale: str, split: str, argv: list[str] | None) -> tuple[argparse.Namespace, dict, Path]:
+    """``--scale/--world/--split`` of a script that re-scores a synthetic-table run's checkpoints: the arguments,
+    the table's JSON (``experiments/results/adaptation_<scale>.json``) and its world."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scale", default=scale)
     parser.add_argument("--world", default=None, help="synthetic world (default: the table's, outputs/world/<scale>)")
-    parser.add_argument("--split", default="target_test")
+    parser.add_argument("--split", default=split)
     args = parser.parse_args(argv)
     table = json.loads((RESULTS / f"adaptation_{args.scale}.json").read_text())
-    world = Path(args.world or f"outputs/world/{args.scale}")
+    return args, table, Path(args.world or f"outputs/world/{args.scale}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, table, world = table_run(__doc__.splitlines()[0], "demo", "target_test", argv)
     adapted = [label for label in table["rows"] if label not in ("baseline", "oracle")]
     rows = {label: mean_over_seeds(table["checkpoints"][label], world, args.split) for label in adapted}
     fmt = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731

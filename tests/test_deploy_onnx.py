@@ -57,6 +57,8 @@ def test_onnx_predictor_agrees_with_predictor_at_any_batch(estimator_export: Pat
             tol = 1e-3 if key == "joints2d" else 1e-5  # pixels vs metres, radians, probabilities
             torch.testing.assert_close(got[key], value, atol=tol, rtol=0, msg=key)
     assert onnx_pred.faces is torch_pred.faces or torch.equal(onnx_pred.faces, torch_pred.faces)
+    options = onnx_pred.estimator_graph.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"  # E alone: calls back to back
 
 
 def test_onnx_predictor_returns_the_skeleton_definition_its_predictor_was_asked_for(estimator_export: Path, tiny_estimator_ckpt: Path) -> None:
@@ -82,6 +84,8 @@ def test_adapt_export_checks_generator_and_the_whole_pipeline(tmp_path: Path, gu
     assert e2e["joints3d"]["max_abs_error"] < 1e-5 and e2e["translated"]["max_abs_error"] < 1e-5
     onnx_pred = load_onnx_predictor(tmp_path / "out", threads=1)
     assert onnx_pred.adapt
+    for graph in (onnx_pred.estimator_graph, onnx_pred.generator_graph):  # torch works between the calls: no busy-waiting
+        assert graph.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     image, K = check_inputs(SIZE, 1, seed=5)
     got, ref = onnx_pred(image, K), load_predictor(ckpt, adapt=True)(image, K)
     assert set(got) == set(ref)

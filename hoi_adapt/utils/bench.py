@@ -1,4 +1,4 @@
-"""Shared plumbing of the benchmark scripts in ``experiments/``: machine description and result files."""
+"""Shared plumbing of the benchmark scripts in ``experiments/``: machine description, ``--device`` and result files."""
 from __future__ import annotations
 
 import os
@@ -31,6 +31,22 @@ def machine_info() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "pytorch3d": p3d, "python": platform.python_version(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "load_average": list(os.getloadavg())}
+
+
+def bench_device(text: str) -> Any:
+    """The ``torch.device`` of a benchmark's ``--device`` (cpu, cuda, cuda:N; gpu is an alias of cuda).
+
+    Exits with one line naming the problem when the text is not one of those or CUDA is asked for but missing.
+    """
+    import torch
+
+    kind, sep, index = text.partition(":")
+    if kind not in ("cpu", "cuda", "gpu") or (sep and (kind == "cpu" or not index.isdigit())):
+        raise SystemExit(f"--device must be cpu, cuda or cuda:N, got {text!r}")
+    device = torch.device("cuda" if kind == "gpu" else kind, int(index) if index else None)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {text}: CUDA is not available (torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+    return device
 
 
 def write_result_files(json_path: Path, result: dict[str, Any], markdown: str) -> tuple[Path, Path]:
