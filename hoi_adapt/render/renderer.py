@@ -11,7 +11,8 @@ Two kinds of pass, each one PyTorch3D rasterisation per call:
   SoftRas-style sigmoid blending, so silhouettes have gradients w.r.t. vertices; the same fragments also give
   a depth map and a shaded image for the generator's mesh guidance.
 
-Cost on CPU (naive rasteriser, ``bin_size=0``) is about pixels x faces, so resolution, layers and blur are
+Cost on CPU (naive rasteriser, ``bin_size=0``) is about pixels x faces plus ~5 us per face handed to it
+(``experiments/results/bench_render.md``), so resolution, layers, blur, screen tiles and back-face culling are
 constructor arguments. PyTorch3D's CPU *backward* is far slower than its forward (per-element tensor
 indexing in C++), so on CPU gradients come from a vectorised recomputation of the fragments PyTorch3D
 selected (:mod:`hoi_adapt.render.fragments`, ``grad_mode``); values are identical to float precision.
