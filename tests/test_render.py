@@ -412,3 +412,34 @@ def test_overlay_draws_mesh_only_where_it_projects(size: tuple[int, int]) -> Non
     np.testing.assert_array_equal(overlay(image, v, f, K, alpha=0.0), image)
     with pytest.raises(ValueError, match="uint8"):
         overlay(image.astype(np.float32), v, f, K)
+
+
+@pytest.mark.parametrize("offsets", [((0.0, 0.0), (0.5, 0.0)), ((5.0, 0.0), (5.0, 0.0))], ids=["one_sample_empty", "all_empty"])
+def test_shading_only_covered_pixels_equals_shading_the_whole_image(offsets) -> None:
+    """``_shade`` gathers covered pixels into a strip; the colours equal PyTorch3D's Phong on the full image."""
+    from pytorch3d.ops import interpolate_face_attributes
+    from pytorch3d.renderer import MeshRasterizer, RasterizationSettings
+    from pytorch3d.renderer.mesh.shading import phong_shading
+    from pytorch3d.structures import Meshes
+
+    from hoi_adapt.render.cameras import cameras_from_K
+
+    v, f = HAND_VF
+    verts = torch.stack([v + torch.tensor([dx, dy, 0.0]) for dx, dy in offsets])  # 0.5 m aside: off screen
+    renderer = HandObjectRenderer(image_size=(H, W), faces_per_pixel=3)
+    meshes = Meshes(verts=verts, faces=f.expand(2, -1, -1))
+    cameras = cameras_from_K(_K().expand(2, 3, 3), (H, W))
+    settings = RasterizationSettings(image_size=(H, W), faces_per_pixel=3, bin_size=0, cull_backfaces=False)
+    fragments = MeshRasterizer(cameras=cameras, raster_settings=settings)(meshes)
+    colors = torch.rand(2 * v.shape[0], 3, generator=torch.Generator().manual_seed(0))
+    got = renderer._shade(meshes, fragments, cameras, colors, None)
+
+    lights, materials = renderer.lighting.build(2, verts.device)
+    texels = interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, colors[meshes.faces_packed()])
+    want = phong_shading(meshes=meshes, fragments=fragments, lights=lights, cameras=cameras, materials=materials, texels=texels)
+    want = want * (fragments.pix_to_face >= 0)[..., None]
+    assert got.shape == (2, H, W, 3, 3)
+    assert torch.allclose(got, want, atol=1e-6)
+    covered = int((fragments.pix_to_face[0] >= 0).sum())
+    assert (covered > 100 and float(got[0].abs().sum()) > 0) == (offsets[0] == (0.0, 0.0))
+    assert float(got[1].abs().sum()) == 0.0

@@ -144,3 +144,31 @@ def test_tiles_get_only_faces_that_reach_their_pixel_centres(scenes: dict, monke
     compare(margin, exact)  # the faces left out reach no pixel centre of the tile: nothing changes
     # MANO-sized faces are 1-2 px at 64 px, so a margin puts many of them in two or four tiles.
     assert handed[0] < 0.7 * handed[1]
+
+
+def test_faces_whose_box_holds_no_pixel_centre_are_not_handed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 0.29-px triangle swept over one pixel in 0.1-px steps: it is handed to the rasteriser only where its
+    bounding box holds a pixel centre, and the tiled image equals the untiled one at every position."""
+    handed = count_faces_handed(monkeypatch)
+    K = torch.tensor([[[50.0, 0, 15.5], [0, 50.0, 15.5], [0, 0, 1]]])
+    faces = torch.tensor([[0, 1, 2]])
+    tiled = HandObjectRenderer(image_size=(32, 32), faces_per_pixel=1, tile_size=8)
+    untiled = HandObjectRenderer(image_size=(32, 32), faces_per_pixel=1, tile_size=None)
+    px = 1.0 / 50.0  # metres per pixel at z = 1
+    covered_when_handed, skipped = [], 0
+    for i in range(10):
+        for j in range(10):
+            corner = torch.tensor([(0.1 * i + 0.037) * px, (0.1 * j + 0.037) * px, 1.0])  # no edge through a centre (ties)
+            verts = (corner + torch.tensor([[0.0, 0.0, 0.0], [0.29 * px, 0.0, 0.0], [0.0, 0.29 * px, 0.0]]))[None]
+            before = len(handed)
+            with torch.no_grad():
+                a, b = tiled(verts, faces, K), untiled(verts, faces, K)
+            assert torch.equal(a.pix_to_face, b.pix_to_face) and torch.allclose(a.hand_image, b.hand_image, atol=1e-4)
+            if len(handed) == before or handed[-1] == 0:
+                skipped += 1
+                assert b.hand_full_mask.sum() == 0  # left out only where it covers no pixel centre
+            else:
+                covered_when_handed.append(float(b.hand_full_mask.sum()))
+    # a 0.29-px box holds a centre at 3 x 3 of the 10 x 10 positions
+    assert skipped == 91
+    assert len(covered_when_handed) > 0 and max(covered_when_handed) == 1.0

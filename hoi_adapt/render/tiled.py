@@ -27,8 +27,8 @@ from pytorch3d.renderer.mesh.rasterizer import Fragments
 from pytorch3d.structures import Meshes
 
 #: Slack (pixels) when assigning a face to the tiles whose pixel *centres* its bounding box reaches. A hard
-#: pass (no blur) records a face only at the pixel centres it covers, so a face that reaches no centre of a tile
-#: changes nothing there, and giving it anyway costs ~5 us per face and tile (see :func:`_front_facing`). The
+#: pass (no blur) records a face only at the pixel centres it covers, so a face whose box reaches no centre of a
+#: tile (or none at all) changes nothing there, and giving it anyway costs ~5 us per face and tile (see :func:`_front_facing`). The
 #: slack only absorbs float rounding between this assignment and the rasteriser's tile frame (~1e-5 px).
 TILE_SLACK_PX = 0.01
 
@@ -98,9 +98,13 @@ def rasterize_tiled(rasterizer: MeshRasterizer, meshes: Meshes, tile_size: int) 
         nty, ntx = -(-height // T), -(-width // T)
         x0 = torch.arange(ntx, device=device, dtype=u.dtype) * T
         y0 = torch.arange(nty, device=device, dtype=v.dtype) * T
-        lo, hi = 0.5 - TILE_SLACK_PX, T - 0.5 + TILE_SLACK_PX  # first and last pixel centre of a tile, with slack
-        in_x = (u.amax(1)[:, None] >= x0 + lo) & (u.amin(1)[:, None] <= x0 + hi)  # (F, ntx)
-        in_y = (v.amax(1)[:, None] >= y0 + lo) & (v.amin(1)[:, None] <= y0 + hi)  # (F, nty)
+        # First and last pixel column (row) whose centre i + 0.5 the face's bounding box reaches, with slack. A face
+        # whose box holds no pixel centre (about one in seven at 64 px) covers none, so no tile gets it.
+        col_lo, col_hi = torch.ceil(u.amin(1) - 0.5 - TILE_SLACK_PX), torch.floor(u.amax(1) - 0.5 + TILE_SLACK_PX)
+        row_lo, row_hi = torch.ceil(v.amin(1) - 0.5 - TILE_SLACK_PX), torch.floor(v.amax(1) - 0.5 + TILE_SLACK_PX)
+        candidate = candidate & (col_lo <= col_hi) & (row_lo <= row_hi)
+        in_x = (col_hi[:, None] >= x0) & (col_lo[:, None] <= x0 + T - 1)  # (F, ntx)
+        in_y = (row_hi[:, None] >= y0) & (row_lo[:, None] <= y0 + T - 1)  # (F, nty)
         face, ty, tx = (in_y[:, :, None] & in_x[:, None, :] & candidate[:, None, None]).nonzero(as_tuple=True)
         n = len(meshes)
         mesh_of_face = torch.repeat_interleave(torch.arange(n, device=device), proj.num_faces_per_mesh())
