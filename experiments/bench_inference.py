@@ -95,6 +95,23 @@ class TrueMeshGuidance(nn.Module):
         return self.inner(self.current, faces, K, image, skin_prob)
 
 
+class PrecomputedGuidance(nn.Module):
+    """Returns guidance maps rendered beforehand (set :attr:`current`): the pipeline with R's cost taken out.
+
+    Why: a lower bound, not a runtime. Timed beside the real pipeline and the peer, it shows how many ms the
+    renderer may take for the adapted pipeline to match the peer, so that budget is a measurement.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: dict[str, torch.Tensor] | None = None
+
+    def forward(self, verts: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, image: torch.Tensor,
+                skin_prob: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        assert self.current is not None, "set .current to the batch's guidance maps"
+        return self.current
+
+
 def use_true_meshes(predictors: list[Any]) -> TrueMeshGuidance:
     """Swap every guided predictor's guidance (torch pipeline or ONNX) for one shared :class:`TrueMeshGuidance`."""
     shim = None
@@ -193,11 +210,20 @@ def main() -> None:
     images = load_crops(crops)
     n = len(images)
     shim = use_true_meshes([torch_pred, onnx_pred, onnx_int8])
+    bound = load_onnx_predictor(tmp / "onnx", threads=args.threads, precision="int8")  # own guidance slot
+    bound.guidance = PrecomputedGuidance()
+    with torch.inference_mode():  # the maps the real pipeline renders for each crop (its first pass's skin mask)
+        guidance_maps = []
+        for i in range(n):
+            shim.current = meshes[i]
+            skin = torch.sigmoid(onnx_int8.estimator_graph(images[i], crop_Ks[i])["mask_logits"])
+            guidance_maps.append(shim(meshes[i], onnx_int8.faces, crop_Ks[i], images[i], skin))
 
     def on_crop(fn: Callable[[torch.Tensor, torch.Tensor], object]) -> Callable[[int], object]:
         """``fn`` on crop ``i mod n`` with its true intrinsics, the guidance set to its true mesh."""
         def call(i: int) -> object:
             shim.current = meshes[i % n]
+            bound.guidance.current = guidance_maps[i % n]
             return fn(images[i % n], crop_Ks[i % n])
         return call
 
@@ -210,6 +236,7 @@ def main() -> None:
         "pipeline onnx int8": on_crop(onnx_int8),
         "pipeline onnx unguided": on_crop(onnx_unguided),
         "pipeline onnx int8 unguided": on_crop(onnx_int8_unguided),
+        "pipeline onnx int8 R precomputed": on_crop(bound),
     }
     times: dict[str, list[float]] = {k: [] for k in [*ours, *PEER_MODES]}
     hands_found = {m: 0 for m in PEER_MODES}
@@ -243,7 +270,8 @@ def main() -> None:
     variants = {"torch": ("E torch", "pipeline torch"), "onnx": ("E onnx", "pipeline onnx"),
                 "onnx int8 (opt-in, numerics change)": ("E onnx int8", "pipeline onnx int8"),
                 "onnx, G without mesh guidance": ("E onnx", "pipeline onnx unguided"),
-                "onnx int8, G without mesh guidance": ("E onnx int8", "pipeline onnx int8 unguided")}
+                "onnx int8, G without mesh guidance": ("E onnx int8", "pipeline onnx int8 unguided"),
+                "bound: onnx int8, R precomputed (not a runtime)": ("E onnx int8", "pipeline onnx int8 R precomputed")}
     table = {}
     for variant, (e_key, p_key) in variants.items():
         row: dict[str, Any] = {"estimator_img_s": rates[e_key], "pipeline_img_s": rates[p_key]}
@@ -252,6 +280,13 @@ def main() -> None:
             row["pipeline_vs_peer_detection_landmarks"] = rates[p_key] / rates["detection+landmarks"]
             row["per_round_ratios"] = [[r["landmarks"] / r[e_key], r["detection+landmarks"] / r[p_key]] for r in per_round]
         table[variant] = row
+
+    r_budget = None
+    if missing is None:  # ms R may take (peer minus the pipeline without R) and what it takes inside the int8 pipeline
+        bound_ms = 1000 / rates["pipeline onnx int8 R precomputed"]
+        r_budget = {"peer_detection_landmarks_ms": 1000 / rates["detection+landmarks"], "pipeline_int8_ms": 1000 / rates["pipeline onnx int8"],
+                    "pipeline_int8_without_R_ms": bound_ms, "R_budget_ms": 1000 / rates["detection+landmarks"] - bound_ms,
+                    "R_in_pipeline_ms": 1000 / rates["pipeline onnx int8"] - bound_ms}
 
     command = f"HOI_ADAPT_PEER_VENV=... .venv/bin/python experiments/bench_inference.py --size {s} --threads {args.threads}"
     lines = [f"# Inference throughput vs MediaPipe Hands, {s} px, batch 1, CPU, {args.threads} thread(s), same run", "",
@@ -266,13 +301,19 @@ def main() -> None:
     lines += ["", "Runtimes: torch = eager PyTorch with PyTorch3D guidance; onnx = E and G in ONNX Runtime, guidance by "
               "PyTorch3D (OnnxPredictor, the deployment path, numerically equal to PyTorch); onnx int8 = the same with int8 convolutions (export-onnx --int8, calibrated on half of the crops; "
               "NOT numerically equal, see below); G without mesh guidance = the ablation row's pipeline E -> G -> E "
-              "(no R; G reads the image alone; its E column is the same E). E alone: torch = MeshEstimator, onnx = the "
+              "(no R; G reads the image alone; its E column is the same E); bound = the int8 pipeline with the guidance maps rendered "
+              "beforehand (R costs nothing; not a runtime: peer ms minus this row's ms is the time R may take for the guided pipeline "
+              "to match the peer). E alone: torch = MeshEstimator, onnx = the "
               "exported graph. Guidance renders each crop's true mesh (what a trained E gives; an untrained E's mesh "
               "lands partly off the crop and would flatter R), at half the input size, wrist capped and back faces culled. "
               "Rates: 1 / median seconds per call pooled over "
               f"{args.rounds} interleaved rounds of {args.repeats} calls (peer: {peer_repeats} per image on {len(keep)} images).",
               "Peer landmarks = video mode, one tracked hand, 128-px crops (landmark model only); det+landmarks = static mode, "
               "256-px renders (palm detection + landmarks every call).",
+              *([f"Renderer budget (int8): the peer's det+landmarks {r_budget['peer_detection_landmarks_ms']:.1f} ms minus the int8 pipeline "
+                 f"without R {r_budget['pipeline_int8_without_R_ms']:.1f} ms leaves {r_budget['R_budget_ms']:.1f} ms for R; inside the int8 "
+                 f"pipeline R takes {r_budget['R_in_pipeline_ms']:.1f} ms ({r_budget['pipeline_int8_ms']:.1f} minus "
+                 f"{r_budget['pipeline_int8_without_R_ms']:.1f})."] if r_budget else []),
               "", "Batch-1 breakdown (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items())]
     if batch32:
         lines += ["", "Batch 32 (absolute img/s, not a goal): " + ", ".join(f"{k} {v:.1f}" for k, v in batch32.items())]
@@ -287,7 +328,7 @@ def main() -> None:
               f"Load average at start {', '.join(f'{x:.1f}' for x in load_start)}.", f"Command: `{command}`"]
     write_results("bench_inference" if args.threads == 1 else f"bench_inference_{args.threads}threads", {
         "image_size": s, "batch": 1, "threads": args.threads, "rounds": args.rounds, "repeats": args.repeats,
-        "ours": table, "peer": peer, "peer_images": len(keep), "breakdown_batch1_ms": breakdown, "batch32_img_s": batch32,
+        "ours": table, "peer": peer, "peer_images": len(keep), "breakdown_batch1_ms": breakdown, "batch32_img_s": batch32, "renderer_budget": r_budget,
         "onnx_check": {g: {k: v["max_abs_error"] for k, v in spec["check"].items()} for g, spec in export["graphs"].items()},
         "int8_deviation_vs_torch": export["int8"]["deviation_vs_torch"],
         "load_average_start": load_start, "command": command, "argv": sys.argv[1:],
