@@ -195,6 +195,33 @@ def test_guidance_analysis_averages_a_rows_seeds(tiny_world, tmp_path):
         assert np.isfinite(single[key]) and twice[key] == pytest.approx(single[key], rel=1e-6), key
 
 
+def test_camera_placement_finds_exactly_the_images_whose_depth_the_floor_set(tiny_world, tiny_estimator_ckpt, monkeypatch):
+    import camera_placement
+    import torch
+
+    import hoi_adapt.models.estimator as estimator_module
+    from hoi_adapt.checkpoints.load import load_estimator
+
+    floored: list[bool] = []
+    solve = estimator_module.solve_translation
+
+    def recording_solve(joints, uv, K, weights, depth_prior, prior_weight=1e-3):  # the floor as the solve applies it
+        t = solve(joints, uv, K, weights, depth_prior, prior_weight)
+        floored.extend((t[:, 2] == depth_prior / 3.0 - joints[..., 2].min(dim=1).values).tolist())
+        return t
+
+    monkeypatch.setattr(estimator_module, "solve_translation", recording_solve)
+    est = load_estimator(tiny_estimator_ckpt).eval()
+    rows = camera_placement.placement_errors(est, str(tiny_world), "target_val", "hoi", 64, limit=8)
+    assert rows["all"]["images"] == 8 == len(floored)
+    assert rows["depth set by the floor"]["images"] == sum(floored) and sum(floored) > 0  # untrained: keypoints contradict
+    assert rows["depth set by the floor"]["images"] + rows["solved depth"]["images"] == 8
+    if rows["depth set by the floor"]["images"]:
+        assert rows["depth set by the floor"]["mean_log_scale"] <= rows["depth set by the floor"]["abs_log_scale"]
+    assert all(np.isfinite(v) for v in rows["all"].values())
+    assert torch.is_grad_enabled()  # the script switches gradients off only in its own main()
+
+
 @pytest.mark.parametrize("guided", [True, False])
 def test_speed_benchmarks_build_the_demo_networks_with_and_without_guidance(guided: bool) -> None:
     import torch
