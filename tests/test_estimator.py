@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pytorch3d.transforms import axis_angle_to_matrix, random_rotations
+from pytorch3d.transforms import axis_angle_to_matrix, matrix_to_rotation_6d, random_rotations, rotation_6d_to_matrix
 from torch.utils.data import DataLoader
 
 from hoi_adapt.data.datasets.synthetic import SyntheticHandDataset
@@ -16,6 +16,7 @@ from hoi_adapt.losses.estimator import (
     joints3d_loss,
     mano_param_loss,
     reprojection_loss,
+    rotation_6d_conditioning,
     silhouette_loss,
 )
 from hoi_adapt.models.estimator import MeshEstimator, soft_argmax, solve_translation
@@ -196,6 +197,31 @@ def test_camera_frame_and_parameter_losses():
     _, orient_mixed = mano_param_loss([wrong, right], pose, torch.zeros(2, 10), has)
     _, orient_wrong = mano_param_loss([wrong, wrong], pose, torch.zeros(2, 10), has)
     assert float(orient_mixed) == pytest.approx(float(orient_wrong) / 2, rel=1e-5)
+
+
+def test_rotation_6d_conditioning_is_zero_for_orthonormal_pairs_and_pulls_degenerate_ones_back():
+    torch.manual_seed(0)
+    six = matrix_to_rotation_6d(random_rotations(2 * 16)).view(2, 16, 6)
+    assert float(rotation_6d_conditioning([{"pose6d": six}, {"pose6d": six}])) < 1e-10
+    # scaling the first vector and tilting the second towards it leave the decoded rotation as it is ...
+    a1, a2 = six[..., :3], six[..., 3:]
+    skewed = torch.cat([3.0 * a1, 0.05 * a2 + 0.9 * a1], -1).requires_grad_(True)
+    torch.testing.assert_close(rotation_6d_to_matrix(skewed), rotation_6d_to_matrix(six), atol=1e-4, rtol=0)
+    # ... but the gradient through Gram-Schmidt grows as the second vector's orthogonal part shrinks; the term is
+    # positive there, and a gradient step on it makes the pair better conditioned
+    penalty = rotation_6d_conditioning([{"pose6d": skewed}])
+    assert float(penalty) > 1.0
+    penalty.backward()
+    with torch.no_grad():
+        stepped = skewed - 0.01 * skewed.grad
+    assert float(rotation_6d_conditioning([{"pose6d": stepped}])) < float(penalty)
+    # the estimator reports the pairs it decoded, and the loss adds the term only when weighted
+    est = small_estimator().eval()
+    with torch.no_grad():
+        out = est(torch.rand(2, 3, 64, 64), torch.tensor([[100.0, 0, 32], [0, 100.0, 32], [0, 0, 1]]).expand(2, 3, 3))
+    for it in out.iterations:
+        torch.testing.assert_close(rotation_6d_to_matrix(it["pose6d"]), torch.cat([it["global_orient"][:, None], it["hand_pose"]], 1))
+    assert EstimatorLossWeights().rotation_6d == 0.0
 
 
 def test_one_cycle_factor_is_onecycle_lr_without_a_fixed_length():

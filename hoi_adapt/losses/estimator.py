@@ -115,6 +115,18 @@ def mano_param_loss(
     return _masked_mean(torch.stack(params).mean(0), has_mano), _masked_mean(torch.stack(orient).mean(0), has_mano)
 
 
+def rotation_6d_conditioning(iterations: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Mean squared deviation of every 6D rotation pair from orthonormal, over every refinement step.
+
+    Gram-Schmidt normalises the pair's first vector and the second's part orthogonal to it; as either nears zero
+    its gradient grows as 1 / norm (a 60x gradient spike in a demo stage 0, experiments/README.md). The decoded
+    rotation does not depend on the pair's scale or skew, so this only keeps the decoding well conditioned.
+    """
+    pairs = torch.stack([it["pose6d"] for it in iterations]).unflatten(-1, (2, 3))  # (T,B,16,2,3)
+    gram = pairs @ pairs.transpose(-1, -2)
+    return (gram - torch.eye(2, dtype=gram.dtype, device=gram.device)).pow(2).mean()
+
+
 def consistency_loss(joints_a: torch.Tensor, joints_b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Root-relative L1 between two estimates of the same hand (e.g. the two passes of the pipeline)."""
     ones = torch.ones(joints_a.shape[:2], device=joints_a.device)
@@ -137,6 +149,7 @@ class EstimatorLossWeights:
     global_orient: float = 5.0
     beta_prior: float = 0.01
     pose_prior: float = 0.005
+    rotation_6d: float = 0.0
 
 
 class EstimatorLoss(nn.Module):
@@ -192,6 +205,8 @@ class EstimatorLoss(nn.Module):
             terms["silhouette"] = silhouette_loss(sil, target, torch.clamp(batch["has_mask"] + full, max=1.0), ignore)
         if w.mano_params or w.global_orient:
             terms["mano_params"], terms["global_orient"] = mano_param_loss(out.iterations, batch["mano_pose"], batch["mano_betas"], batch["has_mano"])
+        if w.rotation_6d:
+            terms["rotation_6d"] = rotation_6d_conditioning(out.iterations)
         if w.beta_prior or w.pose_prior:
             terms["beta_prior"], terms["pose_prior"] = mano_prior(out.betas, out.hand_pose, hands_mean)
         total = sum(getattr(w, k) * v for k, v in terms.items())

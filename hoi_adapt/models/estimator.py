@@ -244,7 +244,8 @@ class MeshEstimator(nn.Module):
 
     def decode_params(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         rot = rotation_6d_to_matrix(params[:, :POSE_6D].reshape(-1, 16, 6))
-        decoded = {"global_orient": rot[:, 0], "hand_pose": rot[:, 1:], "betas": params[:, POSE_6D : POSE_6D + NUM_BETAS]}
+        decoded = {"global_orient": rot[:, 0], "hand_pose": rot[:, 1:], "betas": params[:, POSE_6D : POSE_6D + NUM_BETAS],
+                   "pose6d": params[:, :POSE_6D].reshape(-1, 16, 6)}  # before Gram-Schmidt (its conditioning is a loss term)
         if self.num_cam:
             decoded["cam"] = params[:, POSE_6D + NUM_BETAS :]
         return decoded
